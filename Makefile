@@ -1,0 +1,45 @@
+# Every target sets up what it needs: `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint typecheck bench bench-quick clean
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -e '.[service,train,ray,dev]'
+	# torchattacks pins an ancient `requests` and pulls torchvision (a CUDA torch): dev-only, no deps.
+	$(PIP) install -q --no-deps 'torchattacks==3.5.1'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/covering demo
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check covering service clients tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q
+
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check covering service clients tests bench
+	$(VENV)/bin/ruff format --check covering service clients tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(VENV)/bin/covering bench --json bench/results/latest.json
+
+bench-quick: $(STAMP)
+	$(VENV)/bin/covering bench --quick --json bench/results/quick.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,369 @@
+"""``cover()``: validation at the boundary, per-class solving, assignment and exact verification."""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from covering.fingerprint import fingerprint
+from covering.graph import Graph, eta_graph, gpu_available
+from covering.metrics import check_metric, prepare
+from covering.progress import ProgressArg, Reporter
+from covering.result import Cover, CoverError
+from covering.solvers import (
+    farthest_first,
+    greedy_cover,
+    kcenter_cover,
+    lower_bound,
+    milp_cover,
+    net_cover,
+)
+from covering.verify import assigned_distances, verify
+
+__all__ = ["METHODS", "BACKENDS", "cover", "validate_X", "validate_labels", "split_budget"]
+
+log = logging.getLogger(__name__)
+
+METHODS = ("auto", "greedy", "net", "milp", "kcenter")
+BACKENDS = ("auto", "cpu", "gpu")
+#: auto: classes up to this many rows (and AUTO_MILP_MAX_EDGES edges) get a MILP polish
+AUTO_MILP_MAX_ROWS = 20_000
+AUTO_MILP_MAX_EDGES = 3_000_000
+#: auto: MILP polish time per class (seconds) unless ``time_limit`` says otherwise
+AUTO_MILP_SECONDS = 10.0
+_FLOAT_KINDS = "fiub"
+
+
+def validate_X(X: object) -> np.ndarray:
+    """Check an embedding; return it as an ndarray (memmaps stay memmaps, no copy).
+
+    Raises
+    ------
+    ValueError
+        Not a 2-D real numeric array, empty, or containing NaN/inf.
+    """
+    if isinstance(X, np.ndarray):
+        arr = X
+    else:
+        try:
+            arr = np.asarray(X)
+        except Exception as exc:  # ragged lists etc.
+            raise ValueError(f"X is not an array: {exc}") from None
+    if arr.dtype.kind not in _FLOAT_KINDS:
+        raise ValueError(f"X must be a real numeric array (float16/32/64), got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"X must be 2-D (n, d), got {arr.ndim}-D shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError("X is empty (0 rows): nothing to cover")
+    if arr.shape[1] == 0:
+        raise ValueError("X has 0 columns")
+    if arr.dtype.kind == "f":
+        step = max(1, (64 << 20) // max(1, arr.shape[1] * arr.itemsize))
+        for s in range(0, arr.shape[0], step):
+            block = arr[s : s + step]
+            if not np.isfinite(block).all():
+                bad = s + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+                raise ValueError(f"X contains NaN or inf (first at row {bad})")
+    return arr
+
+
+def validate_labels(labels: object, n: int) -> np.ndarray:
+    """Check labels: 1-D integers of length ``n``; return them as int64."""
+    y = np.asarray(labels)
+    if y.dtype.kind not in "iub":
+        raise ValueError(
+            f"labels must be integers, got dtype {y.dtype} (cast them, e.g. labels.astype(int))"
+        )
+    if y.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {y.shape}")
+    if y.shape[0] != n:
+        raise ValueError(f"labels have length {y.shape[0]} but X has {n} rows")
+    return y.astype(np.int64)
+
+
+def _check_eta_k(eta: object, k: object) -> tuple[float | None, int | None]:
+    if (eta is None) == (k is None):
+        raise ValueError("give exactly one of eta (radius mode) and k (budget mode)")
+    if eta is not None:
+        if isinstance(eta, bool) or not isinstance(eta, numbers.Real):
+            raise ValueError(f"eta must be a positive number, got {eta!r}")
+        e = float(eta)
+        if not math.isfinite(e) or e <= 0:
+            raise ValueError(f"eta must be a finite number > 0, got {eta!r}")
+        return e, None
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if int(k) < 1:
+        raise ValueError(f"k must be >= 1, got {k!r}")
+    return None, int(k)
+
+
+def split_budget(k: int, sizes: np.ndarray) -> np.ndarray:
+    """Split ``k`` centres over classes in proportion to their sizes, >= 1 each, sum <= k.
+
+    Largest-remainder rounding; a class never gets more centres than it has rows.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    c = sizes.shape[0]
+    if k < c:
+        raise ValueError(f"k={k} is smaller than the number of classes ({c}): each class needs "
+                         "at least one centre")
+    share = np.ones(c, dtype=np.int64)
+    extra = k - c
+    want = sizes / sizes.sum() * k - 1.0
+    want = np.clip(want, 0, None)
+    if want.sum() > 0:
+        want = want / want.sum() * extra
+    base = np.floor(want).astype(np.int64)
+    share += base
+    rest = extra - int(base.sum())
+    order = np.argsort(-(want - base), kind="stable")
+    share[order[:rest]] += 1
+    return np.minimum(share, sizes)
+
+
+@dataclass
+class _ClassResult:
+    centres: np.ndarray  # local rows
+    centre_of: np.ndarray  # local row of each row's centre
+    lower_bound: int | None
+    optimal: bool | None
+    notes: list[str] = field(default_factory=list)
+    method: str = ""
+
+
+def _assign_from_graph(g: Graph, centres: np.ndarray) -> np.ndarray:
+    """Local row of the nearest chosen centre the graph knows, for every row."""
+    mark = np.zeros(g.n_cols, dtype=bool)
+    mark[centres] = True
+    rows = np.repeat(np.arange(g.n_rows), g.degrees())
+    hit = mark[g.indices]
+    r, first = np.unique(rows[hit], return_index=True)
+    if r.shape[0] != g.n_rows:
+        raise CoverError("internal error: a row has no chosen centre in its neighbourhood")
+    return g.indices[np.flatnonzero(hit)[first]]
+
+
+def _solve_radius(
+    Z: np.ndarray,
+    eta: float,
+    metric: str,
+    method: str,
+    *,
+    seed: int,
+    time_limit: float | None,
+    bound: bool,
+    index: str,
+    report: Reporter,
+    base: int,
+    total: int,
+) -> _ClassResult:
+    n = Z.shape[0]
+    if method == "net":
+        centres, centre_of = net_cover(Z, eta, metric)
+        report("solve", base + n, total)
+        return _ClassResult(centres, centre_of, None, None, [], "net")
+    if method == "kcenter":
+        ff, near, _ = farthest_first(Z, n, metric, seed=seed, target=eta)
+        order = np.sort(ff)
+        report("solve", base + n, total)
+        return _ClassResult(order, ff[near], None, None, [], "kcenter")
+    g = eta_graph(Z, eta, metric, index=index, progress=report.stage("graph", base, total),
+                  seed=seed)
+    sets = g.transpose()
+    centres = greedy_cover(g, sets=sets)
+    lb: int | None = None
+    if bound or method in ("auto", "milp"):
+        lb, _kind = lower_bound(g, sets)
+    optimal: bool | None = None
+    notes: list[str] = []
+    if lb is not None and centres.shape[0] == lb:
+        optimal = True
+    small = n <= AUTO_MILP_MAX_ROWS and g.n_edges <= AUTO_MILP_MAX_EDGES
+    ran_milp = method == "milp" or (method == "auto" and small and not optimal)
+    if ran_milp:
+        limit = time_limit if time_limit is not None else (
+            AUTO_MILP_SECONDS if method == "auto" else 60.0)
+        res = milp_cover(g, time_limit=limit, warm_start=centres, seed=seed)
+        if res.centres.shape[0] <= centres.shape[0]:
+            centres = res.centres
+        optimal = res.optimal
+        lb = max(lb or 0, res.lower_bound)
+        if not res.optimal:
+            notes.append(f"MILP stopped by its {limit:g}s time limit ({res.status}); "
+                         "best cover found returned")
+    report("solve", base + n, total)
+    if not bound and method not in ("auto", "milp"):
+        lb = None
+    used = "greedy+milp" if (method == "auto" and ran_milp) else (
+        "greedy" if method == "auto" else method)
+    return _ClassResult(centres, _assign_from_graph(g, centres), lb, optimal, notes, used)
+
+
+def cover(
+    X: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    eta: float | None = None,
+    k: int | None = None,
+    metric: str = "l2",
+    method: str = "auto",
+    backend: str = "auto",
+    seed: int = 0,
+    progress: ProgressArg = False,
+    time_limit: float | None = None,
+    lower_bound: bool = True,
+    index: str = "auto",
+) -> Cover:
+    """Compute a verified (minimal) finite cover of the rows of ``X``.
+
+    Parameters
+    ----------
+    X : ndarray or np.memmap, shape (n, d), float16/32/64
+        The embedding; never modified or copied whole.
+    labels : ndarray of int, shape (n,), optional
+        With labels, covering is done per class and every centre has its points' label.
+    eta : float, optional
+        Radius mode: fewest centres with every row within ``eta`` of its centre.
+    k : int, optional
+        Budget mode: at most ``k`` centres in all with the smallest radius found (with labels,
+        split over classes in proportion to their sizes, >= 1 each).
+    metric : {"l2", "linf", "cosine"}
+        ``cosine`` is ``1 - cos(x, c)``.
+    method : {"auto", "greedy", "net", "milp", "kcenter"}
+        See the README ("Methods"). ``auto``: greedy with a proven lower bound, then a
+        time-limited MILP polish (warm-started) on classes small enough; ``kcenter`` in budget
+        mode.
+    backend : {"auto", "cpu", "gpu"}
+    seed : int
+        Seed of the randomised steps (IVF training, farthest-first start).
+    progress : bool or callable(stage, done, total)
+        ``True`` draws a tqdm bar; a callable receives updates and may raise to cancel.
+    time_limit : float, optional
+        Seconds of MILP time per class (``milp``: 60, ``auto``: 10 by default).
+    lower_bound : bool
+        Compute a proven lower bound (LP relaxation or dual degree bound) for graph methods.
+    index : {"auto", "flat", "ivf"}
+        FAISS index for the neighbour graph.
+
+    Returns
+    -------
+    Cover
+        Verified: :func:`covering.verify` holds for it.
+
+    Raises
+    ------
+    ValueError
+        On invalid input, naming the problem.
+    """
+    t0 = time.perf_counter()
+    Xv = validate_X(X)
+    n, dim = Xv.shape
+    e, kk = _check_eta_k(eta, k)
+    check_metric(metric)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if index not in ("auto", "flat", "ivf"):
+        raise ValueError(f"unknown index {index!r}: expected auto, flat or ivf")
+    if kk is not None and method not in ("auto", "kcenter"):
+        raise ValueError(f"budget mode (k) uses method 'kcenter' or 'auto', not {method!r}")
+    if time_limit is not None and not (time_limit > 0):
+        raise ValueError(f"time_limit must be > 0, got {time_limit!r}")
+    y = validate_labels(labels, n) if labels is not None else None
+    resolved_backend = _resolve_backend(backend)
+
+    classes = [np.arange(n, dtype=np.int64)] if y is None else [
+        np.flatnonzero(y == v) for v in np.unique(y)
+    ]
+    budgets = None
+    if kk is not None:
+        if y is None and kk < 1:
+            raise ValueError("k must be >= 1")
+        budgets = split_budget(kk, np.array([c.shape[0] for c in classes]))
+
+    report = Reporter(progress)
+    centre_rows: list[np.ndarray] = []
+    centre_of = np.empty(n, dtype=np.int64)
+    lbs: list[int | None] = []
+    used: set[str] = set()
+    optimal: list[bool | None] = []
+    notes: list[str] = []
+    base = 0
+    try:
+        for ci, rows in enumerate(classes):
+            Z = prepare(Xv[rows], metric)
+            if budgets is not None:
+                c, near, _ = kcenter_cover(Z, int(budgets[ci]), metric, seed=seed)
+                res = _ClassResult(c, c[near], None, None, [], "kcenter")
+                report("solve", base + rows.shape[0], n)
+            else:
+                assert e is not None
+                res = _solve_radius(
+                    Z, e, metric, method, seed=seed, time_limit=time_limit, bound=lower_bound,
+                    index=index, report=report, base=base, total=n,
+                )
+            centre_rows.append(rows[res.centres])
+            centre_of[rows] = rows[res.centre_of]
+            lbs.append(res.lower_bound)
+            used.add(res.method)
+            optimal.append(res.optimal)
+            notes.extend(f"class {ci}: {m}" for m in res.notes)
+            base += rows.shape[0]
+            del Z
+        indices = np.sort(np.concatenate(centre_rows))
+        assignment = np.searchsorted(indices, centre_of).astype(np.int64)
+        report("verify", 0, n)
+        dist = assigned_distances(Xv, centre_of, metric)
+        report("verify", n, n)
+    finally:
+        report.close()
+    radius = float(dist.max())
+    weights = np.bincount(assignment, minlength=indices.shape[0]).astype(np.int64)
+    lb_total = None if any(b is None for b in lbs) else int(sum(b for b in lbs if b is not None))
+    opt = None if any(o is None for o in optimal) else all(bool(o) for o in optimal)
+    result = Cover(
+        indices=indices.astype(np.int64),
+        weights=weights,
+        assignment=assignment,
+        labels=None if y is None else y[indices],
+        eta=float(e) if e is not None else radius,
+        radius=radius,
+        metric=metric,
+        method="greedy+milp" if "greedy+milp" in used else (used.pop() if used else method),
+        n=n,
+        dim=dim,
+        lower_bound=lb_total,
+        fingerprint=fingerprint(Xv),
+        labels_fingerprint=None if labels is None else fingerprint(np.asarray(labels)),
+        distances=dist,
+        k=kk,
+        dtype=str(Xv.dtype),
+        backend=resolved_backend,
+        seed=int(seed),
+        seconds=time.perf_counter() - t0,
+        optimal=opt,
+        notes=tuple(notes),
+    )
+    verify(Xv, result, y)
+    object.__setattr__(result, "seconds", time.perf_counter() - t0)
+    log.info("cover: %s", result.summary())
+    return result
+
+
+def _resolve_backend(backend: str) -> str:
+    if backend == "gpu":
+        if not gpu_available():
+            raise ValueError("backend='gpu' but FAISS sees no GPU (install covering[gpu] on a "
+                             "CUDA machine, or use backend='cpu')")
+        return "gpu"
+    if backend == "auto" and gpu_available():
+        return "gpu"
+    return "cpu"
+

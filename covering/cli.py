@@ -1,0 +1,192 @@
+"""The ``covering`` command line (typer).
+
+``cover``, ``verify`` and ``bench`` live here; ``serve``, ``train``, ``experiment`` and ``demo``
+plug in from ``service`` and ``clients`` through the ``covering.commands`` entry-point group
+(each entry point is a ``register(app: typer.Typer) -> None``), so this package never imports
+them. Errors are one line on stderr and exit code 2; an invalid cover exits 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+
+from covering.api import METHODS
+from covering.data import load_npy
+from covering.io import cover_arrays, read_npz, write_bytes_atomic, write_npz_atomic
+from covering.manifest import INLINE_MAX_CENTRES, Manifest
+from covering.result import Cover, CoverError
+
+__all__ = ["app", "main"]
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    name="covering",
+    help="Minimal finite covers (MFC) of embeddings: compute, verify, serve, train on them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class UsageError(ValueError):
+    """Bad usage or input: exit code 2."""
+
+
+@app.command("cover")
+def cover_cmd(
+    x: Annotated[Path, typer.Argument(help="embedding, a 2-D float .npy (n, d)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="manifest JSON to write")],
+    labels: Annotated[Optional[Path], typer.Option(help="1-D integer labels .npy (n,)")] = None,
+    eta: Annotated[Optional[float], typer.Option(help="cover radius (radius mode)")] = None,
+    k: Annotated[Optional[int], typer.Option(help="centre budget (budget mode)")] = None,
+    metric: Annotated[str, typer.Option(help="l2, linf or cosine")] = "l2",
+    method: Annotated[str, typer.Option(help="|".join(METHODS))] = "auto",
+    backend: Annotated[str, typer.Option(help="auto, cpu or gpu")] = "auto",
+    seed: Annotated[int, typer.Option(help="seed of randomised steps")] = 0,
+    time_limit: Annotated[Optional[float], typer.Option(help="MILP seconds per class")] = None,
+    arrays: Annotated[bool, typer.Option(help="always write <output>.npz with assignment")] = False,
+    progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
+) -> None:
+    """Compute a verified cover and write its manifest (and .npz arrays when large)."""
+    import covering
+
+    X = load_npy(x)
+    y = load_npy(labels, mmap=False) if labels is not None else None
+    cov = covering.cover(X, y, eta=eta, k=k, metric=metric, method=method, backend=backend,
+                         seed=seed, progress=progress and sys.stderr.isatty(),
+                         time_limit=time_limit)
+    write_manifest(output, cov, force_arrays=arrays)
+    typer.echo(cov.summary())
+
+
+def write_manifest(output: Path, cov: Cover, *, force_arrays: bool = False) -> Manifest:
+    """Write ``output`` (JSON) and, when large or asked, ``output`` with suffix ``.npz``."""
+    inline = cov.size <= INLINE_MAX_CENTRES
+    url = sha = None
+    if force_arrays or not inline:
+        npz = output.with_suffix(".npz")
+        sha = write_npz_atomic(npz, cover_arrays(cov))
+        url = npz.name
+    manifest = Manifest.from_cover(cov, inline=inline, payload_url=url, payload_sha256=sha)
+    write_bytes_atomic(output, manifest.model_dump_json(indent=1).encode())
+    return manifest
+
+
+@app.command("verify")
+def verify_cmd(
+    x: Annotated[Path, typer.Argument(help="embedding .npy the cover was computed on")],
+    manifest: Annotated[Path, typer.Argument(help="cover manifest JSON")],
+    labels: Annotated[Optional[Path], typer.Option(help="labels .npy")] = None,
+) -> None:
+    """Exit 0 when the cover is valid for X, 1 with the first violation otherwise."""
+    import covering
+
+    X = load_npy(x)
+    y = load_npy(labels, mmap=False) if labels is not None else None
+    try:
+        m = Manifest.model_validate_json(Path(manifest).read_bytes())
+    except OSError as exc:
+        raise UsageError(f"{manifest}: {exc.strerror}") from None
+    try:
+        _verify_manifest(X, y, m, Path(manifest).parent, covering)
+    except CoverError as exc:
+        typer.echo(f"invalid: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"valid: {m.stats.size} centres cover {X.shape[0]} rows within "
+               f"eta={m.params.eta if m.params.eta is not None else m.stats.radius:g}")
+
+
+def _verify_manifest(X: np.ndarray, y: np.ndarray | None, m: Manifest, base: Path,
+                     covering: object) -> None:
+    from covering import fingerprint, verify, verify_centres
+
+    if (X.shape[0], X.shape[1] if X.ndim == 2 else -1) != (m.dataset.n, m.dataset.dim):
+        raise CoverError(f"X has shape {X.shape}, the manifest is for ({m.dataset.n}, "
+                         f"{m.dataset.dim})")
+    if fingerprint(X) != m.dataset.fingerprint:
+        raise CoverError("X's fingerprint differs from the manifest's dataset fingerprint")
+    if m.dataset.labels_fingerprint is not None and y is None:
+        raise CoverError("the cover is labelled: pass --labels")
+    eta = m.params.eta if m.params.eta is not None else m.stats.radius
+    arrays: dict[str, np.ndarray] | None = None
+    if m.payload is not None:
+        npz = base / Path(m.payload.url).name
+        if npz.is_file():
+            if hashlib.sha256(npz.read_bytes()).hexdigest() != m.payload.sha256:
+                raise CoverError(f"{npz}: sha256 differs from the manifest's payload")
+            arrays = read_npz(npz)
+    if arrays is not None and "assignment" in arrays:
+        idx, w, a = arrays["indices"], arrays["weights"], arrays["assignment"]
+        lab = arrays.get("labels")
+        cov = Cover(indices=idx, weights=w, assignment=a,
+                    labels=lab if lab is not None and lab.size else None, eta=float(eta),
+                    radius=m.stats.radius, metric=m.params.metric, method=m.params.method,
+                    n=m.dataset.n, dim=m.dataset.dim, lower_bound=m.stats.lower_bound,
+                    fingerprint=m.dataset.fingerprint)
+        verify(X, cov, y)
+        return
+    if m.centres is None:
+        raise CoverError("the manifest's centres are in a payload that is not beside it")
+    arr = m.arrays()
+    if int(arr["weights"].sum()) != X.shape[0]:
+        raise CoverError("weights do not sum to n")
+    verify_centres(X, arr["indices"], float(eta), m.params.metric, y, arr.get("labels"))
+
+
+@app.command("bench")
+def bench_cmd(
+    quick: Annotated[bool, typer.Option(help="the small suite (< 2 minutes on 2 cores)")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write records here")] = None,
+    only: Annotated[Optional[str], typer.Option(help="comma-separated suite names")] = None,
+) -> None:
+    """Benchmark the engine against farthest-first and exact MILP baselines."""
+    from covering.bench import run_cli
+
+    run_cli(quick=quick, json_out=json_out, only=only)
+
+
+def _load_plugins() -> None:
+    for ep in entry_points(group="covering.commands"):
+        try:
+            register = ep.load()
+        except ImportError as exc:  # an optional part is not installed
+            log.debug("command %s unavailable: %s", ep.name, exc)
+            continue
+        register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app; one-line errors, exit 2 on bad input."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _load_plugins()
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:  # click's usage errors (typer may vendor click: duck-type them)
+        if type(exc).__name__ == "Abort":
+            return 1
+        if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):
+            exc.show()
+            return int(exc.exit_code or 2)
+        raise
+    return rv if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

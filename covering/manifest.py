@@ -1,0 +1,197 @@
+"""The cover manifest (JSON, ``schema_version`` 1): the contract between engine, service and
+training clients. Pydantic models; ``Manifest.from_cover`` builds one from a :class:`Cover`."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from covering.result import Cover
+
+__all__ = [
+    "CentresModel",
+    "DatasetModel",
+    "EngineModel",
+    "INLINE_MAX_CENTRES",
+    "Manifest",
+    "ParamsModel",
+    "PayloadModel",
+    "StatsModel",
+]
+
+#: covers with more centres than this leave ``centres`` out and point to a ``payload``
+INLINE_MAX_CENTRES = 100_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EngineModel(_Strict):
+    name: Literal["covering"] = "covering"
+    version: str
+    faiss: str
+    backend: Literal["cpu", "gpu"] = "cpu"
+
+
+class DatasetModel(_Strict):
+    fingerprint: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    n: int = Field(ge=1)
+    dim: int = Field(ge=1)
+    dtype: str
+    labels_fingerprint: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+
+
+class ParamsModel(_Strict):
+    metric: Literal["l2", "linf", "cosine"]
+    eta: float | None = Field(default=None, gt=0)
+    k: int | None = Field(default=None, ge=1)
+    method: str
+    seed: int = 0
+
+
+class ClassStats(_Strict):
+    size: int = Field(ge=0)
+    radius: float = Field(ge=0)
+
+
+class StatsModel(_Strict):
+    size: int = Field(ge=0)
+    radius: float = Field(ge=0)
+    lower_bound: int | None = None
+    seconds: float = Field(ge=0)
+    per_class: dict[str, ClassStats] = Field(default_factory=dict)
+    optimal: bool | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class CentresModel(_Strict):
+    indices: list[int]
+    weights: list[int]
+    labels: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _same_length(self) -> CentresModel:
+        if len(self.weights) != len(self.indices):
+            raise ValueError("centres.indices and centres.weights differ in length")
+        if self.labels is not None and len(self.labels) != len(self.indices):
+            raise ValueError("centres.labels and centres.indices differ in length")
+        if any(w < 1 for w in self.weights):
+            raise ValueError("every centre weight must be >= 1")
+        return self
+
+
+class PayloadModel(_Strict):
+    url: str
+    format: Literal["npz"] = "npz"
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Manifest(_Strict):
+    """A cover manifest (see ARCHITECTURE.md). Round-trips losslessly through JSON."""
+
+    kind: Literal["cover-manifest"] = "cover-manifest"
+    schema_version: Literal[1] = 1
+    cover_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
+    parent: str | None = None
+    created_at: str
+    engine: EngineModel
+    dataset: DatasetModel
+    params: ParamsModel
+    stats: StatsModel
+    centres: CentresModel | None = None
+    payload: PayloadModel | None = None
+
+    @model_validator(mode="after")
+    def _has_centres(self) -> Manifest:
+        if self.centres is None and self.payload is None:
+            raise ValueError("a manifest needs inline centres or a payload reference")
+        if self.centres is not None:
+            if sum(self.centres.weights) != self.dataset.n:
+                raise ValueError("centre weights do not sum to dataset.n")
+            if len(self.centres.indices) != self.stats.size:
+                raise ValueError("stats.size differs from the number of centres")
+        return self
+
+    @classmethod
+    def from_cover(
+        cls,
+        cover: Cover,
+        *,
+        cover_id: str | None = None,
+        parent: str | None = None,
+        inline: bool | None = None,
+        payload_url: str | None = None,
+        payload_sha256: str | None = None,
+        created_at: str | None = None,
+    ) -> Manifest:
+        """Build the manifest of a cover.
+
+        Parameters
+        ----------
+        cover : Cover
+        cover_id : str, optional
+            Defaults to a fresh UUID4 hex.
+        parent : str, optional
+            Id of the cover this one extends.
+        inline : bool, optional
+            Put the centres in the JSON (default: when at most ``INLINE_MAX_CENTRES``).
+        payload_url, payload_sha256 : str, optional
+            Where the ``.npz`` arrays live (required when not inline).
+        """
+        import faiss
+
+        from covering import __version__
+
+        cid = cover_id or uuid.uuid4().hex
+        inline = cover.size <= INLINE_MAX_CENTRES if inline is None else inline
+        centres = None
+        payload = None
+        if inline:
+            centres = CentresModel(
+                indices=[int(i) for i in cover.indices],
+                weights=[int(w) for w in cover.weights],
+                labels=None if cover.labels is None else [int(v) for v in cover.labels],
+            )
+        if payload_url is not None and payload_sha256 is not None:
+            payload = PayloadModel(url=payload_url, sha256=payload_sha256)
+        elif not inline:
+            raise ValueError("a manifest without inline centres needs payload_url and "
+                             "payload_sha256")
+        stamp = created_at or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return cls(
+            cover_id=cid,
+            parent=parent,
+            created_at=stamp,
+            engine=EngineModel(version=__version__, faiss=str(faiss.__version__),
+                               backend="gpu" if cover.backend == "gpu" else "cpu"),
+            dataset=DatasetModel(fingerprint=cover.fingerprint, n=cover.n, dim=cover.dim,
+                                 dtype=cover.dtype, labels_fingerprint=cover.labels_fingerprint),
+            params=ParamsModel(metric=cover.metric,  # type: ignore[arg-type]
+                               eta=None if cover.k is not None else cover.eta,
+                               k=cover.k, method=cover.method, seed=cover.seed),
+            stats=StatsModel(
+                size=cover.size, radius=cover.radius, lower_bound=cover.lower_bound,
+                seconds=cover.seconds,
+                per_class={c: ClassStats(**v) for c, v in cover.per_class().items()},
+                optimal=cover.optimal, notes=list(cover.notes),
+            ),
+            centres=centres,
+            payload=payload,
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Inline centres as arrays: ``indices``, ``weights`` (int64) and ``labels`` if any."""
+        if self.centres is None:
+            raise ValueError("this manifest keeps its centres in a payload: fetch the .npz")
+        out: dict[str, Any] = {
+            "indices": np.asarray(self.centres.indices, dtype=np.int64),
+            "weights": np.asarray(self.centres.weights, dtype=np.int64),
+        }
+        if self.centres.labels is not None:
+            out["labels"] = np.asarray(self.centres.labels, dtype=np.int64)
+        return out

@@ -1,0 +1,121 @@
+"""Metrics: exact float64 distances, and the float32 FAISS view used to find candidates.
+
+FAISS works in float32 and, for L2, on *squared* distances computed as
+``|x|^2 + |y|^2 - 2<x, y>``. Both facts stay inside this module and :mod:`covering.graph`: callers
+only ever see radii and distances in the metric's own units. :func:`search_tolerance` bounds the
+error of FAISS's value so that edges far from the threshold are accepted or rejected without
+re-computation, and only the thin band around it is re-checked in float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["METRICS", "check_metric", "exact_distances", "prepare", "FaissView"]
+
+METRICS = ("l2", "linf", "cosine")
+_U32 = float(np.finfo(np.float32).eps) / 2  # unit round-off of float32
+
+
+def check_metric(metric: str) -> str:
+    """Return ``metric`` if supported, else raise ``ValueError``."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}: expected one of {', '.join(METRICS)}")
+    return metric
+
+
+def prepare(X: np.ndarray, metric: str) -> np.ndarray:
+    """Rows in float64, in the space where the metric is evaluated.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d), float16/32/64
+    metric : {"l2", "linf", "cosine"}
+
+    Returns
+    -------
+    ndarray of float64, shape (n, d)
+        ``X`` itself for ``l2``/``linf``; rows scaled to unit L2 norm for ``cosine``.
+    """
+    Z = np.asarray(X, dtype=np.float64)
+    if metric == "cosine":
+        norms = np.linalg.norm(Z, axis=1, keepdims=True)
+        if np.any(norms == 0):
+            raise ValueError("cosine metric: X has all-zero rows (their cosine is undefined)")
+        Z = Z / norms
+    return Z
+
+
+def exact_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
+    """Row-wise exact distances ``d(A[i], B[i])`` in float64.
+
+    Parameters
+    ----------
+    A, B : ndarray, shape (e, d), already :func:`prepare`-d (float64)
+    metric : {"l2", "linf", "cosine"}
+
+    Returns
+    -------
+    ndarray of float64, shape (e,)
+    """
+    if metric == "linf":
+        if A.shape[0] == 0:
+            return np.zeros(0)
+        return np.abs(A - B).max(axis=1)
+    if metric == "cosine":
+        return 1.0 - np.einsum("ij,ij->i", A, B)
+    diff = A - B
+    return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+
+
+@dataclass(frozen=True)
+class FaissView:
+    """How one metric maps onto FAISS.
+
+    Attributes
+    ----------
+    faiss_metric : {"l2", "linf"}
+        The FAISS metric used on the float32 vectors (cosine becomes L2 on unit vectors).
+    """
+
+    metric: str
+    faiss_metric: str
+
+    @staticmethod
+    def of(metric: str) -> FaissView:
+        return FaissView(metric, "linf" if metric == "linf" else "l2")
+
+    def to_faiss(self, eta: float) -> float:
+        """Threshold in FAISS units for radius ``eta``."""
+        if self.metric == "l2":
+            return eta * eta
+        if self.metric == "cosine":
+            return 2.0 * eta
+        return eta
+
+    def from_faiss(self, value: np.ndarray) -> np.ndarray:
+        """Approximate distances in metric units from FAISS values."""
+        v = np.asarray(value, dtype=np.float64)
+        if self.metric == "l2":
+            return np.sqrt(np.maximum(v, 0.0))
+        if self.metric == "cosine":
+            return np.maximum(v, 0.0) / 2.0
+        return v
+
+    def tolerance(self, Z32: np.ndarray, dim: int) -> float:
+        """Bound (FAISS units) on |FAISS value - exact value| for rows of ``Z32``.
+
+        ``Z32`` are the float32 vectors FAISS sees (already centred). The bound is the classical
+        dot-product error bound ``gamma_d * sum |x_i y_i|`` doubled, plus the error of the
+        float64 -> float32 conversion, evaluated at the largest row norm.
+        """
+        if Z32.shape[0] == 0:
+            return 0.0
+        if self.faiss_metric == "linf":
+            m = float(np.abs(Z32).max())
+            return 8.0 * _U32 * (2.0 * m) + 1e-30
+        sq = float(np.einsum("ij,ij->i", Z32, Z32, dtype=np.float64).max())
+        gamma = 2.0 * (dim + 8) * _U32
+        return 4.0 * (gamma + 8.0 * _U32) * (2.0 * sq) + 1e-30

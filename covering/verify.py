@@ -1,0 +1,155 @@
+"""Exact verification of covers: one float64 distance per row."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from covering.metrics import check_metric, exact_distances, prepare
+from covering.result import Cover, CoverError
+
+__all__ = ["assigned_distances", "verify", "verify_centres"]
+
+_BLOCK = 65536
+
+
+def assigned_distances(
+    X: np.ndarray, centre_rows: np.ndarray, metric: str, *, block: int = _BLOCK
+) -> np.ndarray:
+    """Exact ``d(X[i], X[centre_rows[i]])`` for every row, in float64, blockwise.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    centre_rows : ndarray of int64, shape (n,)
+    metric : {"l2", "linf", "cosine"}
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+    """
+    n = X.shape[0]
+    out = np.empty(n)
+    for s in range(0, n, block):
+        e = min(n, s + block)
+        A = prepare(X[s:e], metric)
+        B = prepare(X[centre_rows[s:e]], metric)
+        out[s:e] = exact_distances(A, B, metric)
+    return out
+
+
+def _check_labels(labels: np.ndarray | None, n: int) -> np.ndarray | None:
+    if labels is None:
+        return None
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise CoverError(f"labels have shape {y.shape}, expected ({n},)")
+    return y.astype(np.int64)
+
+
+def verify(X: np.ndarray, cover: Cover, labels: np.ndarray | None = None) -> None:
+    """Raise :class:`CoverError` unless ``cover`` is a valid cover of ``X``.
+
+    Checks, exactly: shapes; centre indices unique and in range; assignment in range; weights
+    equal the assignment counts (so they sum to n); every row has the label of its centre; and
+    ``d(X[i], centre) <= cover.eta`` for every row, computed in float64.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+    cover : Cover
+    labels : ndarray of int, shape (n,), optional
+        Labels of the rows; required when the cover has labels.
+    """
+    X = np.asarray(X) if not isinstance(X, np.memmap) else X
+    if X.ndim != 2:
+        raise CoverError(f"X must be 2-D, got shape {X.shape}")
+    n = X.shape[0]
+    check_metric(cover.metric)
+    if cover.n != n or cover.dim != X.shape[1]:
+        raise CoverError(f"cover is for shape ({cover.n}, {cover.dim}), X has {X.shape}")
+    idx = np.asarray(cover.indices, dtype=np.int64)
+    a = np.asarray(cover.assignment, dtype=np.int64)
+    w = np.asarray(cover.weights, dtype=np.int64)
+    m = idx.shape[0]
+    if n and m == 0:
+        raise CoverError("cover has no centres")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise CoverError("centre index out of range")
+    if np.unique(idx).shape[0] != m:
+        raise CoverError("centre indices are not unique")
+    if a.shape != (n,) or (a.size and (a.min() < 0 or a.max() >= m)):
+        raise CoverError("assignment has the wrong shape or points outside the centres")
+    if w.shape != (m,) or not np.array_equal(w, np.bincount(a, minlength=m)):
+        raise CoverError("weights do not equal the number of rows assigned to each centre")
+    y = _check_labels(labels, n)
+    if cover.labels is not None:
+        if y is None:
+            raise CoverError("the cover is labelled: pass the labels to verify it")
+        if not np.array_equal(np.asarray(cover.labels), y[idx]):
+            raise CoverError("a centre's label differs from the label of its row")
+        bad = np.flatnonzero(y != y[idx[a]])
+        if bad.size:
+            raise CoverError(f"row {bad[0]} (label {y[bad[0]]}) is assigned to a centre of "
+                             f"label {y[idx[a[bad[0]]]]}")
+    d = assigned_distances(X, idx[a], cover.metric)
+    over = np.flatnonzero(~(d <= cover.eta))
+    if over.size:
+        i = int(over[0])
+        raise CoverError(f"row {i} is at distance {d[i]!r} > eta={cover.eta!r} from its centre "
+                         f"{int(idx[a[i]])} ({over.size} rows violate the radius)")
+
+
+def verify_centres(
+    X: np.ndarray,
+    indices: np.ndarray,
+    eta: float,
+    metric: str,
+    labels: np.ndarray | None = None,
+    centre_labels: np.ndarray | None = None,
+) -> np.ndarray:
+    """Check that every row has a centre of its label within ``eta`` (no assignment given).
+
+    Used for manifests, which carry centres and weights but not the assignment. Candidates come
+    from FAISS; the decision is always taken on exact float64 distances.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        Position in ``indices`` of a centre within eta of each row (the nearest FAISS found).
+
+    Raises
+    ------
+    CoverError
+        Naming the first row without such a centre.
+    """
+    from covering.graph import RangeIndex
+
+    check_metric(metric)
+    n = X.shape[0]
+    idx = np.asarray(indices, dtype=np.int64)
+    if idx.size == 0 or idx.min() < 0 or idx.max() >= n:
+        raise CoverError("centre indices missing or out of range")
+    if np.unique(idx).shape[0] != idx.shape[0]:
+        raise CoverError("centre indices are not unique")
+    y = _check_labels(labels, n)
+    if centre_labels is not None and y is not None and not np.array_equal(
+        np.asarray(centre_labels, dtype=np.int64), y[idx]
+    ):
+        raise CoverError("a centre's label differs from the label of its row")
+    groups = [np.arange(n)] if y is None else [np.flatnonzero(y == v) for v in np.unique(y)]
+    out = np.full(n, -1, dtype=np.int64)
+    for rows in groups:
+        pos = np.flatnonzero(np.isin(idx, rows)) if y is not None else np.arange(idx.shape[0])
+        if pos.size == 0:
+            raise CoverError(f"row {int(rows[0])} has no centre of its label")
+        C = prepare(X[idx[pos]], metric)
+        ri = RangeIndex(C, metric, index="flat")
+        for s in range(0, rows.shape[0], _BLOCK):
+            r = rows[s : s + _BLOCK]
+            g = ri.search(prepare(X[r], metric), eta)
+            deg = g.degrees()
+            if np.any(deg == 0):
+                i = int(r[np.flatnonzero(deg == 0)[0]])
+                raise CoverError(f"row {i} has no centre of its label within eta={eta!r}")
+            out[r] = pos[g.indices[g.indptr[:-1]]]
+    return out
