@@ -160,6 +160,7 @@ def _solve_radius(
     bound: bool,
     index: str,
     report: Reporter,
+    backend: str = "cpu",
     base: int,
     total: int,
 ) -> _ClassResult:
@@ -173,8 +174,13 @@ def _solve_radius(
         order = np.sort(ff)
         report("solve", base + n, total)
         return _ClassResult(order, ff[near], None, None, [], "kcenter")
-    g = eta_graph(Z, eta, metric, index=index, progress=report.stage("graph", base, total),
-                  seed=seed)
+    if backend == "gpu":
+        from covering.gpu import eta_graph_gpu
+
+        g = eta_graph_gpu(Z, eta, metric, progress=report.stage("graph", base, total))
+    else:
+        g = eta_graph(Z, eta, metric, index=index,
+                      progress=report.stage("graph", base, total), seed=seed)
     sets = g.transpose()
     centres = greedy_cover(g, sets=sets)
     lb: int | None = None
@@ -307,7 +313,7 @@ def cover(
                 assert e is not None
                 res = _solve_radius(
                     Z, e, metric, method, seed=seed, time_limit=time_limit, bound=lower_bound,
-                    index=index, report=report, base=base, total=n,
+                    index=index, report=report, base=base, total=n, backend=resolved_backend,
                 )
             centre_rows.append(rows[res.centres])
             centre_of[rows] = rows[res.centre_of]

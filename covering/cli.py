@@ -43,9 +43,12 @@ class UsageError(ValueError):
 
 @app.command("cover")
 def cover_cmd(
-    x: Annotated[Path, typer.Argument(help="embedding, a 2-D float .npy (n, d)")],
+    x: Annotated[list[Path], typer.Argument(help="embedding, a 2-D float .npy (n, d); several "
+                                               "shards with --ray")],
     output: Annotated[Path, typer.Option("--output", "-o", help="manifest JSON to write")],
-    labels: Annotated[Optional[Path], typer.Option(help="1-D integer labels .npy (n,)")] = None,
+    labels: Annotated[
+        Optional[list[Path]], typer.Option(help="1-D integer labels .npy (one per shard)")
+    ] = None,
     eta: Annotated[Optional[float], typer.Option(help="cover radius (radius mode)")] = None,
     k: Annotated[Optional[int], typer.Option(help="centre budget (budget mode)")] = None,
     metric: Annotated[str, typer.Option(help="l2, linf or cosine")] = "l2",
@@ -55,12 +58,30 @@ def cover_cmd(
     time_limit: Annotated[Optional[float], typer.Option(help="MILP seconds per class")] = None,
     arrays: Annotated[bool, typer.Option(help="always write <output>.npz with assignment")] = False,
     progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
+    ray: Annotated[bool, typer.Option("--ray", help="run on a Ray cluster (extra [ray])")] = False,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address")] = None,
 ) -> None:
     """Compute a verified cover and write its manifest (and .npz arrays when large)."""
     import covering
 
-    X = load_npy(x)
-    y = load_npy(labels, mmap=False) if labels is not None else None
+    if labels and len(labels) != len(x):
+        raise UsageError(f"{len(x)} embedding file(s) but {len(labels)} label file(s)")
+    if ray:
+        if eta is None or k is not None:
+            raise UsageError("--ray covers in radius mode: give --eta (not --k)")
+        try:
+            from covering.distributed import cover_shards
+        except ImportError as exc:
+            raise UsageError(f"--ray needs the [ray] extra: {exc}") from None
+        cov = cover_shards([str(p) for p in x], [str(p) for p in labels] if labels else None,
+                           eta=eta, metric=metric, address=address, seed=seed)
+        write_manifest(output, cov, force_arrays=arrays)
+        typer.echo(cov.summary())
+        return
+    if len(x) != 1:
+        raise UsageError("several embedding files need --ray (or concatenate them first)")
+    X = load_npy(x[0])
+    y = load_npy(labels[0], mmap=False) if labels else None
     cov = covering.cover(X, y, eta=eta, k=k, metric=metric, method=method, backend=backend,
                          seed=seed, progress=progress and sys.stderr.isatty(),
                          time_limit=time_limit)

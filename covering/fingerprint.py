@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["fingerprint"]
+__all__ = ["fingerprint", "fingerprint_stream"]
 
 _CHUNK_ROWS_BYTES = 64 << 20
 
@@ -29,13 +30,29 @@ def fingerprint(array: np.ndarray) -> str:
     arr = np.asarray(array)
     if arr.dtype.hasobject:
         raise ValueError("cannot fingerprint an object array")
-    h = hashlib.sha256()
-    h.update(f"covering-fp-v1;dtype={arr.dtype.str};shape={tuple(arr.shape)};".encode())
     if arr.ndim == 0 or arr.size == 0:
-        h.update(np.ascontiguousarray(arr).tobytes())
-        return "sha256:" + h.hexdigest()
+        return fingerprint_stream(arr.dtype, arr.shape, [np.ascontiguousarray(arr)])
     row_bytes = max(1, arr.itemsize * (arr.size // arr.shape[0]))
     step = max(1, _CHUNK_ROWS_BYTES // row_bytes)
-    for start in range(0, arr.shape[0], step):
-        h.update(np.ascontiguousarray(arr[start : start + step]).data)
+    return fingerprint_stream(
+        arr.dtype, arr.shape, (arr[s : s + step] for s in range(0, arr.shape[0], step))
+    )
+
+
+def fingerprint_stream(
+    dtype: np.dtype | str, shape: tuple[int, ...], chunks: Iterable[np.ndarray]
+) -> str:
+    """Fingerprint of an array given as consecutive row chunks (e.g. shards on disk).
+
+    Equals :func:`fingerprint` of the concatenated array when the chunks have ``dtype`` and
+    their rows, in order, make up ``shape``.
+    """
+    dt = np.dtype(dtype)
+    h = hashlib.sha256()
+    h.update(f"covering-fp-v1;dtype={dt.str};shape={tuple(int(s) for s in shape)};".encode())
+    for chunk in chunks:
+        c = np.ascontiguousarray(chunk)
+        if c.dtype != dt:
+            raise ValueError(f"chunk dtype {c.dtype} differs from {dt}")
+        h.update(c.data if c.size else b"")
     return "sha256:" + h.hexdigest()
