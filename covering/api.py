@@ -184,10 +184,16 @@ def _solve_radius(
     sets = g.transpose()
     centres = greedy_cover(g, sets=sets)
     lb: int | None = None
-    if bound or method in ("auto", "milp"):
-        lb, _kind = lower_bound(g, sets)
     optimal: bool | None = None
     notes: list[str] = []
+    if bound or method in ("auto", "milp"):
+        lb, _kind, lp = lower_bound(g, sets)
+        if lp is not None and centres.shape[0] > lb:
+            # LP-guided greedy: take the candidates the LP sets to 1, break ties by LP value.
+            guided = greedy_cover(g, sets=sets, start=np.flatnonzero(lp.x >= 1 - 1e-6),
+                                  bonus=lp.x)
+            if guided.shape[0] < centres.shape[0]:
+                centres = guided
     if lb is not None and centres.shape[0] == lb:
         optimal = True
     small = n <= AUTO_MILP_MAX_ROWS and g.n_edges <= AUTO_MILP_MAX_EDGES

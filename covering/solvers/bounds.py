@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,7 +18,7 @@ from scipy.optimize import linprog
 
 from covering.graph import Graph
 
-__all__ = ["lower_bound", "lp_bound", "degree_bound"]
+__all__ = ["LPRelaxation", "degree_bound", "lower_bound", "lp_relaxation"]
 
 log = logging.getLogger(__name__)
 
@@ -47,26 +48,52 @@ def degree_bound(g: Graph, sets: Graph | None = None) -> int:
     return _certify(y, st)
 
 
-def lp_bound(g: Graph, sets: Graph | None = None, *, time_limit: float = 60.0) -> int | None:
-    """LP-relaxation bound via HiGHS; None if the LP did not finish in ``time_limit`` seconds."""
+@dataclass(frozen=True)
+class LPRelaxation:
+    """Solution of the covering LP ``min 1'x, A x >= 1, x >= 0``.
+
+    Attributes
+    ----------
+    bound : int
+        Certified lower bound (from the re-scaled dual, see module doc).
+    x : ndarray of float64, shape (n_cols,)
+        Primal solution (used to guide the greedy solver).
+    value : float
+        LP optimum as reported by HiGHS.
+    """
+
+    bound: int
+    x: np.ndarray
+    value: float
+
+
+def lp_relaxation(
+    g: Graph, sets: Graph | None = None, *, time_limit: float = 60.0
+) -> LPRelaxation | None:
+    """Solve the LP relaxation with HiGHS; None if it did not finish in ``time_limit`` s.
+
+    No upper bound ``x <= 1`` is imposed (it is never binding at an optimum), so the dual is a
+    pure packing and the certificate loses nothing.
+    """
     st = sets if sets is not None else g.transpose()
     n, m = g.n_rows, g.n_cols
     if n == 0:
-        return 0
+        return LPRelaxation(0, np.zeros(m), 0.0)
     rows = np.repeat(np.arange(n), g.degrees())
     A = sp.csr_matrix((-np.ones(g.n_edges), (rows, g.indices)), shape=(n, m))
     res = linprog(
         np.ones(m),
         A_ub=A,
         b_ub=-np.ones(n),
-        bounds=(0, 1),
+        bounds=(0, None),
         method="highs",
         options={"time_limit": float(time_limit), "presolve": True},
     )
-    if res.status != 0 or res.ineqlin is None:
-        log.info("LP bound not computed: %s", res.message)
+    if res.status != 0 or res.ineqlin is None or res.x is None:
+        log.info("LP relaxation not solved: %s", res.message)
         return None
-    return _certify(-np.asarray(res.ineqlin.marginals), st)
+    bound = _certify(-np.asarray(res.ineqlin.marginals), st)
+    return LPRelaxation(bound, np.asarray(res.x, dtype=np.float64), float(res.fun))
 
 
 def lower_bound(
@@ -75,13 +102,16 @@ def lower_bound(
     *,
     method: str = "auto",
     time_limit: float = 60.0,
-) -> tuple[int, str]:
-    """Best available proven lower bound and how it was obtained (``"lp"`` or ``"degree"``)."""
+) -> tuple[int, str, LPRelaxation | None]:
+    """Best proven lower bound, how it was obtained (``"lp"``/``"degree"``) and the LP if solved.
+
+    ``method="auto"`` solves the LP up to ``LP_MAX_EDGES`` edges, the O(E) degree bound above.
+    """
     st = sets if sets is not None else g.transpose()
     cheap = degree_bound(g, st)
     if method == "degree" or (method == "auto" and g.n_edges > LP_MAX_EDGES):
-        return cheap, "degree"
-    lp = lp_bound(g, st, time_limit=time_limit)
-    if lp is None or lp < cheap:
-        return cheap, "degree"
-    return lp, "lp"
+        return cheap, "degree", None
+    lp = lp_relaxation(g, st, time_limit=time_limit)
+    if lp is None or lp.bound < cheap:
+        return cheap, "degree", lp
+    return lp.bound, "lp", lp

@@ -17,7 +17,13 @@ from covering.graph import Graph
 __all__ = ["greedy_cover", "remove_redundant"]
 
 
-def greedy_cover(g: Graph, *, sets: Graph | None = None) -> np.ndarray:
+def greedy_cover(
+    g: Graph,
+    *,
+    sets: Graph | None = None,
+    start: np.ndarray | None = None,
+    bonus: np.ndarray | None = None,
+) -> np.ndarray:
     """Greedy set cover.
 
     Parameters
@@ -27,6 +33,11 @@ def greedy_cover(g: Graph, *, sets: Graph | None = None) -> np.ndarray:
         point ``i``. Every row must have at least one edge.
     sets : Graph, optional
         ``g.transpose()`` if already computed.
+    start : ndarray of int64, optional
+        Candidates chosen before the greedy rule starts (e.g. those an LP sets to 1).
+    bonus : ndarray of float64, shape (n_cols,), values in [0, 1), optional
+        Added to each candidate's gain: breaks ties (e.g. by LP value) without overriding a
+        larger gain.
 
     Returns
     -------
@@ -40,22 +51,33 @@ def greedy_cover(g: Graph, *, sets: Graph | None = None) -> np.ndarray:
     st = sets if sets is not None else g.transpose()
     indptr, members = st.indptr, st.indices
     covered = np.zeros(g.n_rows, dtype=bool)
-    left = g.n_rows
-    gains = np.diff(indptr)
-    heap = [(-int(c), int(j)) for j, c in enumerate(gains) if c > 0]
-    heapq.heapify(heap)
     chosen: list[int] = []
+    for j in np.unique(start) if start is not None else ():
+        chosen.append(int(j))
+        covered[members[indptr[j] : indptr[j + 1]]] = True
+    left = g.n_rows - int(covered.sum())
+    extra = np.zeros(st.n_rows) if bonus is None else np.clip(bonus, 0.0, 0.999)
+    if start is not None and left > 0:
+        owner = np.repeat(np.arange(st.n_rows), st.degrees())
+        gains = np.bincount(owner, weights=~covered[members], minlength=st.n_rows)
+    else:
+        gains = np.diff(indptr).astype(np.float64)
+    heap = [(-(float(c) + float(extra[j])), j) for j, c in enumerate(gains.tolist()) if c > 0]
+    heapq.heapify(heap)
     while left > 0:
         neg, j = heapq.heappop(heap)
         m = members[indptr[j] : indptr[j + 1]]
         fresh = m[~covered[m]]
         gain = fresh.shape[0]
-        if gain == -neg:
+        if gain == 0:
+            continue
+        key = gain + float(extra[j])
+        if key >= -neg:
             chosen.append(j)
             covered[fresh] = True
             left -= gain
-        elif gain > 0:
-            heapq.heappush(heap, (-gain, j))
+        else:
+            heapq.heappush(heap, (-key, j))
     return remove_redundant(g, np.asarray(chosen, dtype=np.int64), sets=st)
 
 

@@ -1,0 +1,22 @@
+"""Clients of the covering service. ``CoverClient`` needs only httpx (extra ``[client]``);
+the training client lives in ``clients.train`` (extra ``[train]``, imports torch)."""
+
+from clients.http import (
+    AuthError,
+    CoverClient,
+    CoverServiceError,
+    InvalidInput,
+    JobFailed,
+    NotFound,
+    PayloadTooLarge,
+)
+
+__all__ = [
+    "AuthError",
+    "CoverClient",
+    "CoverServiceError",
+    "InvalidInput",
+    "JobFailed",
+    "NotFound",
+    "PayloadTooLarge",
+]

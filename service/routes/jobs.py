@@ -1,0 +1,59 @@
+"""``GET /jobs/{id}`` (optionally long-polling) and ``DELETE /jobs/{id}`` (cancel)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from service.deps import Authorized, State
+from service.http import error_responses, wait_for_job
+from service.schemas import ID_PATTERN, JobOut, job_out
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["jobs"], dependencies=[Authorized])
+
+JobId = Annotated[str, Path(pattern=ID_PATTERN, description="job id (32 hex digits)")]
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    responses=error_responses(401, 404, 422),
+    summary="State and progress of a job",
+)
+async def get_job(
+    job_id: JobId,
+    state: State,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=300,
+            allow_inf_nan=False,
+            description="seconds to wait for the job to finish (capped by the server)",
+        ),
+    ] = 0,
+) -> JobOut:
+    if wait > 0:
+        job = await wait_for_job(state, job_id, wait)
+    else:
+        job = await asyncio.to_thread(state.store.get_job, job_id)
+    return job_out(job)
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    responses=error_responses(401, 404, 422),
+    summary="Cancel a job",
+)
+def cancel_job(job_id: JobId, state: State) -> JobOut:
+    """A queued job is cancelled at once; a running one stops at its next progress report.
+    Finished jobs are left as they are."""
+    job = state.store.request_cancel(job_id)
+    if job.status == "running":
+        state.worker.cancel(job_id)
+    return job_out(job)

@@ -1,0 +1,164 @@
+"""cover(): validity against brute force for every metric and method, and input validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import covering
+from covering.api import split_budget
+from tests.covering.reference import check_cover, pairwise
+
+METRICS = ["l2", "linf", "cosine"]
+RADIUS_METHODS = ["greedy", "net", "milp", "kcenter", "auto"]
+ETA = {"l2": 0.75, "linf": 0.5, "cosine": 0.08}
+
+
+@st.composite
+def datasets(draw):
+    n = draw(st.integers(1, 40))
+    d = draw(st.integers(1, 4))
+    # a coarse grid: many ties and many pairs exactly at distance eta
+    vals = draw(st.lists(st.integers(-4, 4), min_size=n * d, max_size=n * d))
+    X = (np.asarray(vals, dtype=np.float64).reshape(n, d) / 4.0) + 0.125
+    labelled = draw(st.booleans())
+    y = np.asarray(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))) if labelled \
+        else None
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    return X.astype(dtype), y
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("method", RADIUS_METHODS)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=datasets(), scale=st.sampled_from([0.5, 1.0, 2.0]))
+def test_radius_mode_valid(metric, method, data, scale):
+    X, y = data
+    eta = ETA[metric] * scale
+    cov = covering.cover(X, y, eta=eta, metric=metric, method=method, time_limit=5)
+    check_cover(X, y, cov, eta, metric)
+    assert cov.n == X.shape[0] and cov.dim == X.shape[1]
+    if cov.lower_bound is not None:
+        assert cov.lower_bound <= cov.size
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@settings(max_examples=12, deadline=None)
+@given(data=datasets(), k=st.integers(3, 12))
+def test_budget_mode_valid(metric, data, k):
+    X, y = data
+    n_classes = 1 if y is None else np.unique(y).shape[0]
+    k = max(k, n_classes)
+    cov = covering.cover(X, y, k=k, metric=metric)
+    check_cover(X, y, cov, cov.eta, metric)
+    assert cov.size <= k
+    assert cov.eta == cov.radius
+    D = pairwise(X, metric)
+    assert cov.radius == pytest.approx(D[np.arange(X.shape[0]), cov.indices[cov.assignment]].max(),
+                                       abs=1e-9)
+
+
+def test_fewer_centres_than_net_on_clusters():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(c, 0.2, (100, 5)) for c in range(5)])
+    g = covering.cover(X, eta=1.0, method="greedy")
+    n = covering.cover(X, eta=1.0, method="net")
+    assert g.size <= n.size
+    assert g.lower_bound is not None and g.lower_bound <= g.size
+
+
+def test_labels_never_mixed():
+    X = np.zeros((10, 2))
+    y = np.array([0, 1] * 5)
+    cov = covering.cover(X, y, eta=1.0)
+    assert cov.size == 2
+    assert sorted(cov.labels.tolist()) == [0, 1]
+
+
+def test_memmap_and_float16(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.random((200, 6)).astype(np.float16)
+    p = tmp_path / "x.npy"
+    np.save(p, X)
+    Xm = np.load(p, mmap_mode="r")
+    cov = covering.cover(Xm, eta=0.5)
+    check_cover(X, None, cov, 0.5, "l2")
+    assert cov.dtype == "float16"
+    assert cov.fingerprint == covering.fingerprint(X)
+
+
+def test_cancel_through_progress_callback():
+    class Stop(Exception):
+        pass
+
+    def cb(stage, done, total):
+        raise Stop
+
+    with pytest.raises(Stop):
+        covering.cover(np.random.default_rng(0).random((50, 3)), eta=0.3, progress=cb)
+
+
+def test_progress_reports_stages():
+    seen = []
+    covering.cover(np.random.default_rng(0).random((50, 3)), eta=0.3,
+                   progress=lambda s, d, t: seen.append((s, d, t)))
+    stages = {s for s, _, _ in seen}
+    assert {"graph", "solve", "verify"} <= stages
+    assert all(0 <= d <= t for _, d, t in seen)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"X": np.array([[np.nan, 1.0]]), "eta": 1.0}, "NaN"),
+        ({"X": np.array([[np.inf, 1.0]]), "eta": 1.0}, "NaN or inf"),
+        ({"X": np.zeros(5), "eta": 1.0}, "2-D"),
+        ({"X": np.zeros((2, 2, 2)), "eta": 1.0}, "2-D"),
+        ({"X": np.zeros((0, 3)), "eta": 1.0}, "empty"),
+        ({"X": np.zeros((3, 2)), "labels": np.zeros(2, int), "eta": 1.0}, "length"),
+        ({"X": np.zeros((3, 2)), "labels": np.array([0.5, 1, 2]), "eta": 1.0}, "integers"),
+        ({"X": np.zeros((3, 2)), "labels": np.zeros((3, 1), int), "eta": 1.0}, "1-D"),
+        ({"X": np.zeros((3, 2)), "eta": 0.0}, "eta"),
+        ({"X": np.zeros((3, 2)), "eta": -1.0}, "eta"),
+        ({"X": np.zeros((3, 2)), "eta": float("nan")}, "eta"),
+        ({"X": np.zeros((3, 2))}, "exactly one"),
+        ({"X": np.zeros((3, 2)), "eta": 1.0, "k": 2}, "exactly one"),
+        ({"X": np.zeros((3, 2)), "labels": np.array([0, 1, 2]), "k": 2}, "number of classes"),
+        ({"X": np.zeros((3, 2)), "k": 0}, "k must be"),
+        ({"X": np.zeros((3, 2)), "eta": 1.0, "metric": "l3"}, "unknown metric"),
+        ({"X": np.zeros((3, 2)), "eta": 1.0, "method": "magic"}, "unknown method"),
+        ({"X": np.zeros((3, 2)), "eta": 1.0, "backend": "tpu"}, "unknown backend"),
+        ({"X": np.zeros((3, 2)), "k": 2, "method": "net"}, "budget mode"),
+        ({"X": np.array([["a", "b"]]), "eta": 1.0}, "numeric"),
+        ({"X": np.zeros((3, 2)), "eta": 1.0, "metric": "cosine"}, "zero rows"),
+    ],
+)
+def test_bad_input_raises_value_error(kwargs, match):
+    X = kwargs.pop("X")
+    with pytest.raises(ValueError, match=match):
+        covering.cover(X, **kwargs)
+
+
+def test_gpu_backend_without_gpu_is_a_clear_error():
+    from covering.graph import gpu_available
+
+    if gpu_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="GPU"):
+        covering.cover(np.zeros((3, 2)), eta=1.0, backend="gpu")
+
+
+@given(k=st.integers(1, 500), sizes=st.lists(st.integers(1, 300), min_size=1, max_size=12))
+def test_split_budget(k, sizes):
+    sizes_a = np.asarray(sizes)
+    if k < len(sizes):
+        with pytest.raises(ValueError):
+            split_budget(k, sizes_a)
+        return
+    share = split_budget(k, sizes_a)
+    assert share.sum() <= k
+    assert np.all(share >= 1) and np.all(share <= sizes_a)
+    if k <= sizes_a.sum():
+        assert share.sum() == k
