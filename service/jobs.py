@@ -78,6 +78,8 @@ def run_cover(store: Store, settings: Settings, job: JobRow, progress: Progress)
             metric=p.get("metric", "l2"),
             address=settings.ray_address,
             seed=int(p.get("seed", 0)),
+            rows_per_shard=max(10_000, -(-int(X.shape[0]) // 16)),
+            progress=progress,
         )
     else:
         cov = covering.cover(

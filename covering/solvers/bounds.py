@@ -86,7 +86,7 @@ def lp_relaxation(
         A_ub=A,
         b_ub=-np.ones(n),
         bounds=(0, None),
-        method="highs",
+        method="highs-ipm",
         options={"time_limit": float(time_limit), "presolve": True},
     )
     if res.status != 0 or res.ineqlin is None or res.x is None:

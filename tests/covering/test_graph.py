@@ -1,0 +1,76 @@
+"""eta-graphs equal the brute-force float64 graph, including pairs exactly at distance eta."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from covering.graph import RangeIndex, eta_graph, neighbours
+from covering.metrics import FaissView, prepare
+from tests.covering.reference import pairwise
+
+
+def _edges(g):
+    rows = np.repeat(np.arange(g.n_rows), g.degrees())
+    return set(zip(rows.tolist(), g.indices.tolist()))
+
+
+@pytest.mark.parametrize("metric", ["l2", "linf", "cosine"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_graph_equals_brute_force(metric, seed):
+    rng = np.random.default_rng(seed)
+    # integer grid points: many pairs at exactly eta, where float32 rounding matters
+    X = rng.integers(-3, 4, size=(300, 3)).astype(np.float64) + 100.0
+    eta = {"l2": 2.0, "linf": 1.0, "cosine": 1e-4}[metric]
+    Z = prepare(X, metric)
+    g = eta_graph(Z, eta, metric)
+    D = pairwise(X, metric)
+    # the engine's own float64 formula decides exact ties; allow 1 ulp of formula difference
+    truth = {(i, j) for i, j in zip(*np.nonzero(D <= eta)) if True}
+    got = _edges(g)
+    near = {(i, j) for i, j in zip(*np.nonzero(np.abs(D - eta) <= 1e-12 * max(1.0, eta)))}
+    assert got - near == truth - near
+    assert np.all(g.dist <= eta + 1e-12)
+    # within each row, edges are sorted by distance and self-loops exist
+    for i in range(0, 300, 37):
+        d = g.dist[g.indptr[i] : g.indptr[i + 1]]
+        assert np.all(np.diff(d) >= 0)
+        assert i in g.row(i)
+
+
+def test_far_from_origin_l2_is_exact():
+    # large offsets make float32 |x|^2 + |y|^2 - 2<x,y> useless without centring and re-checks
+    rng = np.random.default_rng(0)
+    X = 1e4 + rng.integers(0, 3, size=(200, 4)).astype(np.float64)
+    g = eta_graph(X, 1.0, "l2")
+    D = pairwise(X, "l2")
+    assert _edges(g) == set(zip(*[a.tolist() for a in np.nonzero(D <= 1.0)]))
+
+
+def test_neighbours_rectangular_and_empty():
+    rng = np.random.default_rng(1)
+    Q, C = rng.random((50, 3)), rng.random((20, 3))
+    g = neighbours(Q, C, 0.3, "l2")
+    D = np.sqrt(((Q[:, None] - C[None]) ** 2).sum(-1))
+    assert _edges(g) == set(zip(*[a.tolist() for a in np.nonzero(D <= 0.3)]))
+    ri = RangeIndex(C[:0], "l2", index="flat", shift=np.zeros(3))
+    assert ri.search(Q, 0.3).n_edges == 0
+
+
+def test_transpose_roundtrip():
+    rng = np.random.default_rng(2)
+    X = rng.random((100, 2))
+    g = eta_graph(X, 0.2, "l2")
+    assert _edges(g.transpose()) == {(j, i) for i, j in _edges(g)}
+
+
+def test_tolerance_bounds_faiss_error():
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(500, 64)) * 10
+    view = FaissView.of("l2")
+    Z32 = Z.astype(np.float32)
+    tol = view.tolerance(Z32, 64)
+    G32 = (Z32[:, None, :].astype(np.float32) - Z32[None, :, :]).astype(np.float32)
+    approx = np.einsum("ijk,ijk->ij", G32, G32, dtype=np.float32).astype(np.float64)
+    exact = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
+    assert np.abs(approx - exact).max() <= tol
