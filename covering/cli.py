@@ -13,7 +13,7 @@ import logging
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -47,19 +47,19 @@ def cover_cmd(
                                                "shards with --ray")],
     output: Annotated[Path, typer.Option("--output", "-o", help="manifest JSON to write")],
     labels: Annotated[
-        Optional[list[Path]], typer.Option(help="1-D integer labels .npy (one per shard)")
+        list[Path] | None, typer.Option(help="1-D integer labels .npy (one per shard)")
     ] = None,
-    eta: Annotated[Optional[float], typer.Option(help="cover radius (radius mode)")] = None,
-    k: Annotated[Optional[int], typer.Option(help="centre budget (budget mode)")] = None,
+    eta: Annotated[float | None, typer.Option(help="cover radius (radius mode)")] = None,
+    k: Annotated[int | None, typer.Option(help="centre budget (budget mode)")] = None,
     metric: Annotated[str, typer.Option(help="l2, linf or cosine")] = "l2",
     method: Annotated[str, typer.Option(help="|".join(METHODS))] = "auto",
     backend: Annotated[str, typer.Option(help="auto, cpu or gpu")] = "auto",
     seed: Annotated[int, typer.Option(help="seed of randomised steps")] = 0,
-    time_limit: Annotated[Optional[float], typer.Option(help="MILP seconds per class")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="MILP seconds per class")] = None,
     arrays: Annotated[bool, typer.Option(help="always write <output>.npz with assignment")] = False,
     progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
     ray: Annotated[bool, typer.Option("--ray", help="run on a Ray cluster (extra [ray])")] = False,
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster address")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
 ) -> None:
     """Compute a verified cover and write its manifest (and .npz arrays when large)."""
     import covering
@@ -106,7 +106,7 @@ def write_manifest(output: Path, cov: Cover, *, force_arrays: bool = False) -> M
 def verify_cmd(
     x: Annotated[Path, typer.Argument(help="embedding .npy the cover was computed on")],
     manifest: Annotated[Path, typer.Argument(help="cover manifest JSON")],
-    labels: Annotated[Optional[Path], typer.Option(help="labels .npy")] = None,
+    labels: Annotated[Path | None, typer.Option(help="labels .npy")] = None,
 ) -> None:
     """Exit 0 when the cover is valid for X, 1 with the first violation otherwise."""
     import covering
@@ -166,8 +166,8 @@ def _verify_manifest(X: np.ndarray, y: np.ndarray | None, m: Manifest, base: Pat
 @app.command("bench")
 def bench_cmd(
     quick: Annotated[bool, typer.Option(help="the small suite (< 2 minutes on 2 cores)")] = False,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="write records here")] = None,
-    only: Annotated[Optional[str], typer.Option(help="comma-separated suite names")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write records here")] = None,
+    only: Annotated[str | None, typer.Option(help="comma-separated suite names")] = None,
 ) -> None:
     """Benchmark the engine against farthest-first and exact MILP baselines."""
     from covering.bench import run_cli
@@ -202,9 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # click's usage errors (typer may vendor click: duck-type them)
         if type(exc).__name__ == "Abort":
             return 1
-        if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):
-            exc.show()
-            return int(exc.exit_code or 2)
+        show = getattr(exc, "show", None)
+        if callable(show) and hasattr(exc, "exit_code"):
+            show()
+            return int(getattr(exc, "exit_code", 2) or 2)
         raise
     return rv if isinstance(rv, int) else 0
 

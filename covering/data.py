@@ -70,7 +70,7 @@ def load_idx(path: str | Path) -> np.ndarray:
     with p.open("rb") as fh:
         head = fh.read(2)
     opener = gzip.open if head == b"\x1f\x8b" else open
-    with opener(p, "rb") as f:  # type: ignore[operator]
+    with opener(p, "rb") as f:
         raw = f.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"{p}: not an IDX file (bad magic number)")

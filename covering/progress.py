@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 __all__ = ["ProgressArg", "Reporter"]
 
 #: ``progress=`` accepts a bool (tqdm bar on stderr) or ``callback(stage, done, total)``;
 #: a callback may raise to cancel the computation (the exception propagates unchanged).
-ProgressArg = Union[bool, Callable[[str, int, int], None], None]
+ProgressArg = bool | Callable[[str, int, int], None] | None
 
 
 class Reporter:

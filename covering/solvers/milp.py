@@ -119,7 +119,7 @@ def milp_cover(
     lp.a_matrix_.start_ = st.indptr.astype(np.int32)
     lp.a_matrix_.index_ = st.indices.astype(np.int32)
     lp.a_matrix_.value_ = np.ones(st.n_edges)
-    lp.integrality_ = np.full(m, highspy.HighsVarType.kInteger)
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * m
     h.passModel(lp)
     sol = highspy.HighsSolution()
     x0 = np.zeros(m)

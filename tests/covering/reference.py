@@ -39,7 +39,7 @@ def optimum(X, y, eta, metric) -> int:
     D = pairwise(X, metric)
     n = X.shape[0]
     labels = np.zeros(n, dtype=np.int64) if y is None else np.asarray(y)
-    adj = (D <= eta * (1 + 1e-12)) & (labels[:, None] == labels[None, :])
+    adj = (eta * (1 + 1e-12) >= D) & (labels[:, None] == labels[None, :])
     masks = [sum(1 << int(j) for j in np.flatnonzero(adj[i])) for i in range(n)]
     full = (1 << n) - 1
     best = [n]

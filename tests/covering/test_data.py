@@ -45,7 +45,7 @@ def test_idx_errors(tmp_path):
     p.write_bytes(struct.pack(">BBBBI", 0, 0, 0x08, 1, 10) + b"\x00" * 3)
     with pytest.raises(ValueError, match="header says"):
         load_idx(p)
-    with pytest.raises(ValueError, match="not found|no "):
+    with pytest.raises(ValueError, match=r"not found|no "):
         load_mnist(tmp_path)
 
 

@@ -10,9 +10,14 @@ from covering.metrics import FaissView, prepare
 from tests.covering.reference import pairwise
 
 
+def _pairs(mask):
+    rows, cols = np.nonzero(mask)
+    return set(zip(rows.tolist(), cols.tolist(), strict=True))
+
+
 def _edges(g):
     rows = np.repeat(np.arange(g.n_rows), g.degrees())
-    return set(zip(rows.tolist(), g.indices.tolist()))
+    return set(zip(rows.tolist(), g.indices.tolist(), strict=False))
 
 
 @pytest.mark.parametrize("metric", ["l2", "linf", "cosine"])
@@ -26,9 +31,9 @@ def test_graph_equals_brute_force(metric, seed):
     g = eta_graph(Z, eta, metric)
     D = pairwise(X, metric)
     # the engine's own float64 formula decides exact ties; allow 1 ulp of formula difference
-    truth = {(i, j) for i, j in zip(*np.nonzero(D <= eta)) if True}
+    truth = _pairs(eta >= D)
     got = _edges(g)
-    near = {(i, j) for i, j in zip(*np.nonzero(np.abs(D - eta) <= 1e-12 * max(1.0, eta)))}
+    near = _pairs(np.abs(D - eta) <= 1e-12 * max(1.0, eta))
     assert got - near == truth - near
     assert np.all(g.dist <= eta + 1e-12)
     # within each row, edges are sorted by distance and self-loops exist
@@ -44,7 +49,7 @@ def test_far_from_origin_l2_is_exact():
     X = 1e4 + rng.integers(0, 3, size=(200, 4)).astype(np.float64)
     g = eta_graph(X, 1.0, "l2")
     D = pairwise(X, "l2")
-    assert _edges(g) == set(zip(*[a.tolist() for a in np.nonzero(D <= 1.0)]))
+    assert _edges(g) == set(zip(*[a.tolist() for a in np.nonzero(D <= 1.0)], strict=False))
 
 
 def test_neighbours_rectangular_and_empty():
@@ -52,7 +57,7 @@ def test_neighbours_rectangular_and_empty():
     Q, C = rng.random((50, 3)), rng.random((20, 3))
     g = neighbours(Q, C, 0.3, "l2")
     D = np.sqrt(((Q[:, None] - C[None]) ** 2).sum(-1))
-    assert _edges(g) == set(zip(*[a.tolist() for a in np.nonzero(D <= 0.3)]))
+    assert _edges(g) == set(zip(*[a.tolist() for a in np.nonzero(D <= 0.3)], strict=False))
     ri = RangeIndex(C[:0], "l2", index="flat", shift=np.zeros(3))
     assert ri.search(Q, 0.3).n_edges == 0
 
