@@ -25,7 +25,7 @@ from covering.solvers import (
 )
 from covering.verify import assigned_distances, verify
 
-__all__ = ["METHODS", "BACKENDS", "cover", "validate_X", "validate_labels", "split_budget"]
+__all__ = ["BACKENDS", "METHODS", "cover", "split_budget", "validate_X", "validate_labels"]
 
 log = logging.getLogger(__name__)
 

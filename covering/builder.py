@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from covering.api import _solve_radius, _check_eta_k, validate_labels, validate_X
+from covering.api import _check_eta_k, _solve_radius, validate_labels, validate_X
 from covering.fingerprint import fingerprint
 from covering.metrics import check_metric, prepare
 from covering.progress import Reporter

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from covering.result import Cover
 
 __all__ = [
+    "INLINE_MAX_CENTRES",
     "CentresModel",
     "DatasetModel",
     "EngineModel",
-    "INLINE_MAX_CENTRES",
     "Manifest",
     "ParamsModel",
     "PayloadModel",

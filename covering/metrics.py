@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["METRICS", "check_metric", "exact_distances", "prepare", "FaissView"]
+__all__ = ["METRICS", "FaissView", "check_metric", "exact_distances", "prepare"]
 
 METRICS = ("l2", "linf", "cosine")
 _U32 = float(np.finfo(np.float32).eps) / 2  # unit round-off of float32
