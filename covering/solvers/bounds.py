@@ -120,15 +120,17 @@ def lower_bound(
     method: str = "auto",
     time_limit: float = 60.0,
 ) -> tuple[int, str, LPRelaxation | None]:
-    """Best proven lower bound, how it was obtained (``"lp"``/``"degree"``) and the LP if solved.
+    """Best proven lower bound, its kind (``"lp"``, ``"degree"``, ``"packing"``) and the LP.
 
-    ``method="auto"`` solves the LP up to ``LP_MAX_EDGES`` edges, the O(E) degree bound above.
+    ``method="auto"`` solves the LP up to ``LP_MAX_EDGES`` edges; the O(E) degree and packing
+    bounds are always computed. ``method="degree"`` skips the LP.
     """
     st = sets if sets is not None else g.transpose()
-    cheap = max(degree_bound(g, st), packing_bound(g))
+    deg, pack = degree_bound(g, st), packing_bound(g)
+    cheap, kind = (pack, "packing") if pack > deg else (deg, "degree")
     if method == "degree" or (method == "auto" and g.n_edges > LP_MAX_EDGES):
-        return cheap, "degree", None
+        return cheap, kind, None
     lp = lp_relaxation(g, st, time_limit=time_limit)
     if lp is None or lp.bound < cheap:
-        return cheap, "degree", lp
+        return cheap, kind, lp
     return lp.bound, "lp", lp
