@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import mmap
 import numbers
 import time
 from dataclasses import dataclass, field
@@ -37,6 +39,20 @@ AUTO_MILP_MAX_EDGES = 3_000_000
 #: auto: MILP polish time per class (seconds) unless ``time_limit`` says otherwise
 AUTO_MILP_SECONDS = 10.0
 _FLOAT_KINDS = "fiub"
+
+
+def release_pages(X: np.ndarray) -> None:
+    """Drop the resident pages of a memory-mapped ``X`` from this process (no-op otherwise).
+
+    Read-only file pages stay in the page cache and are faulted back on the next access; this
+    only stops full passes over a large memmap (validation, fingerprint, verification) from
+    counting the whole file in the process's resident memory.
+    """
+    mm = getattr(X, "_mmap", None)
+    if mm is None or not hasattr(mm, "madvise"):
+        return
+    with contextlib.suppress(OSError, ValueError):  # platforms without madvise
+        mm.madvise(mmap.MADV_DONTNEED)
 
 
 def validate_X(X: object) -> np.ndarray:
@@ -275,6 +291,7 @@ def cover(
     """
     t0 = time.perf_counter()
     Xv = validate_X(X)
+    release_pages(Xv)
     n, dim = Xv.shape
     e, kk = _check_eta_k(eta, k)
     check_metric(metric)
@@ -311,6 +328,7 @@ def cover(
     try:
         for ci, rows in enumerate(classes):
             Z = prepare(Xv[rows], metric)
+            release_pages(Xv)
             if budgets is not None:
                 c, near, _ = kcenter_cover(Z, int(budgets[ci]), metric, seed=seed)
                 res = _ClassResult(c, c[near], None, None, [], "kcenter")
@@ -333,6 +351,7 @@ def cover(
         assignment = np.searchsorted(indices, centre_of).astype(np.int64)
         report("verify", 0, n)
         dist = assigned_distances(Xv, centre_of, metric)
+        release_pages(Xv)
         report("verify", n, n)
     finally:
         report.close()
@@ -352,7 +371,7 @@ def cover(
         n=n,
         dim=dim,
         lower_bound=lb_total,
-        fingerprint=fingerprint(Xv),
+        fingerprint=_fingerprint_released(Xv),
         labels_fingerprint=None if labels is None else fingerprint(np.asarray(labels)),
         distances=dist,
         k=kk,
@@ -363,10 +382,16 @@ def cover(
         optimal=opt,
         notes=tuple(notes),
     )
-    verify(Xv, result, y)
+    verify(Xv, result, y, distances=dist)
     object.__setattr__(result, "seconds", time.perf_counter() - t0)
     log.info("cover: %s", result.summary())
     return result
+
+
+def _fingerprint_released(X: np.ndarray) -> str:
+    fp = fingerprint(X)
+    release_pages(X)
+    return fp
 
 
 def _resolve_backend(backend: str) -> str:

@@ -3,9 +3,14 @@
 A :class:`Graph` is a CSR adjacency: row ``i`` (a point to cover) lists the columns ``j`` (the
 candidate centres) with ``d(Q[i], C[j]) <= eta``. FAISS proposes candidates in float32 with a
 slightly inflated radius; every edge whose FAISS value lies within the float32 error bound of the
-threshold is re-computed exactly in float64, so the edge set is exactly the float64 eta-graph
-(up to edges FAISS's *approximate* indexes may miss, which only costs cover size, never validity).
-Memory is O(n * average degree); no dense n x n matrix is ever formed.
+threshold is re-computed exactly in float64, so the edge set is exactly the float64 eta-graph.
+
+Large candidate sets (``index="ivf"``, or ``"auto"`` above ``FLAT_MAX`` rows) use an IVF index
+whose lists are chosen per query by the triangle inequality (a list is scanned only if its ball
+can reach the query's eta-ball), so it misses no pair up to float32 slack; a miss could only cost
+cover size, never validity. ``"auto"`` falls back to the flat (BLAS) index when a sample shows
+that pruning cannot pay (wide neighbourhoods, e.g. MNIST at eta = 6). Memory is
+O(n * average degree); no dense n x n matrix is ever formed.
 """
 
 from __future__ import annotations
@@ -13,13 +18,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import faiss
 import numpy as np
 
 from covering.metrics import FaissView, exact_distances
 
-__all__ = ["Graph", "RangeIndex", "neighbours", "eta_graph", "make_index", "gpu_available"]
+__all__ = [
+    "Graph",
+    "RangeIndex",
+    "ensure_self_loops",
+    "eta_graph",
+    "exact_edges",
+    "gpu_available",
+    "make_index",
+    "neighbours",
+]
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +42,21 @@ ProgressFn = Callable[[int, int], None]
 
 #: default query block (rows per FAISS range-search call)
 BLOCK = 4096
-#: classes larger than this use an approximate (IVF) index unless told otherwise
-FLAT_MAX = 60_000
+#: ``index="auto"``: classes up to this many rows use the flat index; larger ones an IVF index
+#: with exact (triangle-inequality) list pruning, unless it would scan more than
+#: ``IVF_MAX_SCAN`` of the rows per query (then flat BLAS brute force is faster)
+FLAT_MAX = 4_000
+#: IVF: rows per inverted list (nlist = m // IVF_LIST_SIZE)
+IVF_LIST_SIZE = 128
+#: IVF: k-means iterations and training rows per list
+IVF_KMEANS_ITERS = 6
+IVF_TRAIN_PER_LIST = 40
+#: IVF: largest fraction of the rows a query may scan before flat search is preferred
+IVF_MAX_SCAN = 0.3
+#: ``index="auto"``: flat without training an IVF when a sample has more than
+#: ``IVF_MAX_SCAN`` of the rows within ``DENSE_REACH * eta`` of a row (a list of radius ~eta
+#: within reach of a query; e.g. MNIST at eta = 6: ~100%, the synthetic mixture: ~1-10%)
+DENSE_REACH = 3.0
 
 
 @dataclass(frozen=True)
@@ -70,13 +98,22 @@ class Graph:
         return self.indices[self.indptr[i] : self.indptr[i + 1]]
 
     def transpose(self) -> Graph:
-        """The graph with rows and columns swapped (CSR of the transpose)."""
-        rows = np.repeat(np.arange(self.n_rows, dtype=np.int64), self.degrees())
-        order = np.lexsort((self.dist, self.indices))
-        counts = np.bincount(self.indices, minlength=self.n_cols)
-        indptr = np.zeros(self.n_cols + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        return Graph(indptr, rows[order], self.dist[order], self.n_rows, self.eta)
+        """The graph with rows and columns swapped (CSR of the transpose).
+
+        O(E) (a counting sort by column, SciPy's CSR -> CSC). Within a row of the transpose the
+        edges come in increasing column order (the original rows), not sorted by distance.
+        """
+        import scipy.sparse as sp
+
+        if self.n_edges == 0:
+            return Graph(np.zeros(self.n_cols + 1, dtype=np.int64), self.indices[:0],
+                         self.dist[:0], self.n_rows, self.eta)
+        m = sp.csr_matrix((self.dist, self.indices, self.indptr),
+                          shape=(self.n_rows, self.n_cols))
+        t = m.tocsc()
+        del m
+        return Graph(t.indptr.astype(np.int64, copy=False), t.indices.astype(np.int64, copy=False),
+                     np.asarray(t.data, dtype=np.float64), self.n_rows, self.eta)
 
     def restrict(self, eta: float, keep: np.ndarray) -> Graph:
         """Sub-graph of the edges flagged by ``keep`` (bool (E,)) at a smaller radius ``eta``."""
@@ -85,6 +122,22 @@ class Graph:
         indptr = np.zeros(self.n_rows + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
         return Graph(indptr, self.indices[keep], self.dist[keep], self.n_cols, float(eta))
+
+
+def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    """Concatenate ``parts`` into one new array of ``dtype`` (freeing them as it goes)."""
+    out = np.empty(sum(p.shape[0] for p in parts), dtype=dtype)
+    pos = 0
+    while parts:
+        p = parts.pop(0)
+        out[pos : pos + p.shape[0]] = p
+        pos += p.shape[0]
+    return out
+
+
+def _key_scale(eta: float) -> float:
+    """Upper bound on edge distances of a graph of radius ``eta`` (for sort keys)."""
+    return float(eta) * (1.0 + 1e-6) + 1e-300
 
 
 def gpu_available() -> bool:
@@ -99,30 +152,146 @@ def gpu_available() -> bool:
 def make_index(C32: np.ndarray, view: FaissView, kind: str, *, seed: int = 0) -> faiss.Index:
     """A FAISS index over the float32 rows ``C32`` (shape (m, d)).
 
-    ``kind`` is ``"flat"`` (exact) or ``"ivf"`` (IVF-Flat with ~4 sqrt(m) lists, probing enough
-    lists for a high edge recall; the candidate distances it returns are still flat float32
-    distances, so the same error bound applies).
+    ``kind`` is ``"flat"`` (exact brute force) or ``"ivf"`` (IVF-Flat with about
+    ``IVF_LIST_SIZE`` rows per list). The IVF index is only a container here: :class:`RangeIndex`
+    chooses the lists to scan per query with the triangle inequality, so its range searches miss
+    no pair (see :func:`_probe_keys`); its candidate distances are flat float32 distances, so the
+    same error bound applies.
     """
     d = C32.shape[1]
     metric = faiss.METRIC_Linf if view.faiss_metric == "linf" else faiss.METRIC_L2
-    if kind == "flat" or C32.shape[0] < 4096 or view.faiss_metric == "linf":
+    m = C32.shape[0]
+    if kind == "flat" or m < 2 * IVF_LIST_SIZE or view.faiss_metric == "linf":
         index = faiss.IndexFlat(d, metric)
         index.add(C32)
         return index
-    nlist = int(min(max(16, 4 * np.sqrt(C32.shape[0])), C32.shape[0] // 39))
+    nlist = max(2, m // IVF_LIST_SIZE)
     quantizer = faiss.IndexFlat(d, metric)
     ivf = faiss.IndexIVFFlat(quantizer, d, nlist, metric)
     ivf.cp.seed = seed
+    ivf.cp.niter = IVF_KMEANS_ITERS
+    ivf.cp.max_points_per_centroid = IVF_TRAIN_PER_LIST
     rng = np.random.default_rng(seed)
-    train = C32[rng.choice(C32.shape[0], size=min(C32.shape[0], 256 * nlist), replace=False)]
+    size = min(m, IVF_TRAIN_PER_LIST * nlist)
+    train = C32[np.sort(rng.choice(m, size=size, replace=False))] if size < m else C32
     ivf.train(np.ascontiguousarray(train))
     ivf.add(C32)
-    ivf.nprobe = max(1, min(nlist, nlist // 8))
     return ivf
+
+
+def _list_radii(ivf: faiss.IndexIVF, C32: np.ndarray, radii: np.ndarray | None) -> np.ndarray:
+    """Largest L2 distance (float64, in FAISS's float32 arithmetic) from each list's centroid to
+    the rows of ``C32`` assigned to it, merged with earlier ``radii``."""
+    nlist = int(ivf.nlist)
+    out = np.zeros(nlist) if radii is None else radii.copy()
+    for s in range(0, C32.shape[0], 1 << 16):
+        D, Ind = ivf.quantizer.search(C32[s : s + (1 << 16)], 1)
+        np.maximum.at(out, Ind[:, 0], np.sqrt(np.maximum(D[:, 0].astype(np.float64), 0.0)))
+    return out
+
+
+def _probe_keys(
+    ivf: faiss.IndexIVF, q32: np.ndarray, radius: float, radii: np.ndarray, slack: float
+) -> np.ndarray:
+    """Lists each query must scan so that no point within ``radius`` is missed.
+
+    A list ``j`` with centroid ``c_j`` and radius ``r_j`` can hold a point ``x`` with
+    ``|q - x| <= R`` only if ``|q - c_j| <= R + r_j`` (triangle inequality); ``slack`` absorbs
+    float32 rounding. Returns int64 (nq, width): the lists to scan, padded with -1 (skipped by
+    FAISS).
+
+    Parameters
+    ----------
+    ivf : faiss.IndexIVF
+    q32 : ndarray of float32, shape (nq, d)
+    radius : float
+        Squared L2 radius (FAISS units).
+    radii : ndarray of float64, shape (nlist,)
+    slack : float
+        L2 units.
+    """
+    nlist = int(ivf.nlist)
+    cent = ivf.quantizer.reconstruct_n(0, nlist)
+    qn = np.einsum("ij,ij->i", q32, q32, dtype=np.float64)
+    cn = np.einsum("ij,ij->i", cent, cent, dtype=np.float64)
+    d2 = qn[:, None] + cn[None, :] - 2.0 * (q32 @ cent.T).astype(np.float64)
+    reach = np.sqrt(max(radius, 0.0)) + radii + slack
+    ok = d2 <= (reach * reach)[None, :]
+    width = max(1, int(ok.sum(axis=1).max()))
+    order = np.argsort(~ok, axis=1, kind="stable")[:, :width]
+    keys = order.astype(np.int64)
+    keys[~np.take_along_axis(ok, order, axis=1)] = -1
+    return keys
 
 
 def _to32(Z: np.ndarray, shift: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(Z - shift, dtype=np.float32)
+
+
+def exact_edges(
+    Q: np.ndarray,
+    C: np.ndarray,
+    rows: np.ndarray,
+    D: np.ndarray,
+    Ind: np.ndarray,
+    eta: float,
+    thr: float,
+    tol: float,
+    view: FaissView,
+    metric: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Turn FAISS candidates of a block of queries into exact edges, sorted per row.
+
+    Every candidate must have FAISS value ``<= thr + tol``. Those below ``thr - tol`` are
+    certainly edges (``tol`` bounds FAISS's float32 error); the rest, a thin band, are decided on
+    exact float64 distances.
+
+    Parameters
+    ----------
+    Q : ndarray of float64, shape (b, d), the block's (prepared) query rows
+    C : ndarray of float64, shape (nc, d), the candidate rows
+    rows : ndarray of int64, shape (e,), block-local query row of each candidate, ascending
+    D : ndarray of float32, shape (e,), FAISS values
+    Ind : ndarray of int, shape (e,), candidate columns
+    eta, thr, tol : float
+        Radius (metric units), threshold and error bound (FAISS units).
+    view : FaissView
+    metric : str
+
+    Returns
+    -------
+    counts : ndarray of int64, shape (b,), edges per row
+    cols : ndarray of int64, shape (E,), columns, sorted by distance within each row
+    dist : ndarray of float64, shape (E,)
+    """
+    Ind = np.asarray(Ind, dtype=np.int64)
+    D = np.asarray(D, dtype=np.float32)
+    keep = np.float32(np.nextafter(np.float32(thr - tol), np.float32(-np.inf))) >= D
+    band = np.flatnonzero(~keep)
+    dist = view.from_faiss(D)
+    if band.size:
+        exact = exact_distances(Q[rows[band]], C[Ind[band]], metric)
+        dist[band] = exact
+        keep[band] = exact <= eta
+        rows, Ind, dist = rows[keep], Ind[keep], dist[keep]
+    # one float64 key (row, then distance): faster than np.lexsort
+    order = np.argsort(rows + dist * (0.5 / _key_scale(eta)))
+    counts = np.bincount(rows, minlength=Q.shape[0]).astype(np.int64)
+    return counts, Ind[order], dist[order]
+
+
+def _dense(C: np.ndarray, eta: float, metric: str, seed: int) -> bool:
+    """True when a sample says IVF list pruning would scan most of ``C`` (see DENSE_REACH)."""
+    rng = np.random.default_rng(seed)
+    m = C.shape[0]
+    q = C[rng.choice(m, size=min(m, 64), replace=False)]
+    c = C[rng.choice(m, size=min(m, 2048), replace=False)]
+    # L2 distances of the sample (cosine: between unit vectors; linf: never pruned by IVF)
+    d2 = (q * q).sum(axis=1)[:, None] + (c * c).sum(axis=1)[None, :] - 2.0 * (q @ c.T)
+    r = float(np.sqrt(2.0 * eta)) if metric == "cosine" else float(eta)
+    frac = float(np.mean(d2 <= (DENSE_REACH * r) ** 2))
+    log.debug("auto index: a sample has %.1f%% of rows within %g eta", 100 * frac, DENSE_REACH)
+    return frac > IVF_MAX_SCAN
 
 
 class RangeIndex:
@@ -137,6 +306,12 @@ class RangeIndex:
     shift : ndarray of float64, shape (d,), optional
         Translation applied before the float32 cast (default: the mean of ``C``); centring
         shrinks norms and so FAISS's rounding error.
+    seed : int
+        Seed of the IVF's k-means.
+    eta_hint : float, optional
+        The radius that will be searched: with ``index="auto"``, lets a cheap sample decide
+        that neighbourhoods are too large for list pruning to pay (then flat, without training
+        an IVF first).
     """
 
     def __init__(
@@ -147,6 +322,7 @@ class RangeIndex:
         index: str = "auto",
         shift: np.ndarray | None = None,
         seed: int = 0,
+        eta_hint: float | None = None,
     ) -> None:
         self.metric = metric
         self.view = FaissView.of(metric)
@@ -154,10 +330,24 @@ class RangeIndex:
         self.shift = (C.mean(axis=0) if C.shape[0] else np.zeros(self.dim)) if shift is None \
             else np.asarray(shift, dtype=np.float64)
         C32 = _to32(C, self.shift)
-        self.kind = index if index != "auto" else ("flat" if C.shape[0] <= FLAT_MAX else "ivf")
-        self.index = make_index(C32, self.view, self.kind, seed=seed)
+        want = index if index != "auto" else (
+            "flat" if C.shape[0] <= FLAT_MAX or self.view.faiss_metric == "linf" else "ivf")
+        if index == "auto" and want == "ivf" and eta_hint is not None and _dense(
+            C, eta_hint, metric, seed
+        ):
+            want = "flat"
+        self.index = make_index(C32, self.view, want, seed=seed)
+        self._ivf: faiss.IndexIVF | None = (
+            self.index if isinstance(self.index, faiss.IndexIVF) else None)
+        self.kind = "flat" if self._ivf is None else "ivf"
         self.C = C
         self.tol = self.view.tolerance(C32, self.dim)
+        self._radii: np.ndarray | None = None
+        self._auto = index == "auto"
+        self._checked = False
+        if self._ivf is not None:
+            self._radii = _list_radii(self._ivf, C32, None)
+            self._sizes = self._list_sizes()
 
     @property
     def size(self) -> int:
@@ -169,6 +359,45 @@ class RangeIndex:
         self.index.add(C32)
         self.C = np.concatenate([self.C, C_more]) if self.C.shape[0] else C_more
         self.tol = max(self.tol, self.view.tolerance(C32, self.dim))
+        if self._ivf is not None:
+            self._radii = _list_radii(self._ivf, C32, self._radii)
+            self._sizes = self._list_sizes()
+
+    def _list_sizes(self) -> np.ndarray:
+        assert self._ivf is not None
+        invlists = self._ivf.invlists
+        assert invlists is not None
+        return np.array([invlists.list_size(j) for j in range(self._ivf.nlist)], dtype=np.int64)
+
+    def _to_flat(self) -> None:
+        """Replace the IVF index by a flat one (pruning would not pay off)."""
+        flat = faiss.IndexFlat(self.dim, faiss.METRIC_L2)
+        flat.add(_to32(self.C, self.shift))
+        self.index, self.kind, self._radii, self._ivf = flat, "flat", None, None
+
+    def _range(self, q32: np.ndarray, radius: float, tol: float) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray
+    ]:
+        """FAISS range search of ``q32`` (float32 (b, d)) within ``radius`` (FAISS units)."""
+        ivf = self._ivf
+        if ivf is None:
+            return self.index.range_search(q32, radius)
+        assert self._radii is not None
+        slack = 4.0 * float(np.sqrt(tol)) + 1e-6 * float(np.sqrt(max(radius, 0.0)))
+        keys = _probe_keys(ivf, q32, radius, self._radii, slack)
+        if self._auto and not self._checked:
+            self._checked = True
+            scanned = np.where(keys >= 0, self._sizes[np.maximum(keys, 0)], 0).sum(axis=1)
+            frac = float(scanned.mean()) / max(1, self.size)
+            log.debug("ivf: %d lists, queries scan %.1f%% of rows", ivf.nlist, 100 * frac)
+            if frac > IVF_MAX_SCAN:
+                self._to_flat()
+                return self.index.range_search(q32, radius)
+        ivf.nprobe = keys.shape[1]
+        # the Python wrapper's signature (x, thresh, Iq, Dq), not the C one in faiss's stubs
+        search = cast(Any, ivf).range_search_preassigned
+        lims, D, Ind = search(q32, radius, keys, None)
+        return lims, D, Ind
 
     def search(
         self,
@@ -202,33 +431,21 @@ class RangeIndex:
             if self.size == 0:
                 lims, D, Ind = np.zeros(stop - start + 1, np.int64), np.zeros(0), np.zeros(0)
             else:
-                lims, D, Ind = self.index.range_search(q32, radius)
-            lims = np.asarray(lims, dtype=np.int64)
-            D = np.asarray(D, dtype=np.float64)
-            Ind = np.asarray(Ind, dtype=np.int64)
-            rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(lims))
-            keep = D <= thr - tol
-            band = ~keep & (D <= thr + tol)
-            dist = view.from_faiss(D)
-            if band.any():
-                exact = exact_distances(Q[rows[band]], C[Ind[band]], metric)
-                dist[band] = exact
-                keep[band] = exact <= eta
-            rows, Ind, dist = rows[keep], Ind[keep], dist[keep]
-            order = np.lexsort((dist, rows))
-            indptr[start + 1 : stop + 1] = np.bincount(rows - start, minlength=stop - start)
-            cols.append(Ind[order])
-            dists.append(dist[order])
+                lims, D, Ind = self._range(q32, radius, tol)
+            per_row = np.asarray(np.diff(np.asarray(lims, dtype=np.int64)), dtype=np.int64)
+            rows = np.repeat(np.arange(stop - start, dtype=np.int64), per_row)
+            counts, ind, dist = exact_edges(Q[start:stop], C, rows, D, Ind, eta, thr, tol,
+                                            view, metric)
+            indptr[start + 1 : stop + 1] = counts
+            # int32 while accumulating: the final concatenation is the memory peak
+            cols.append(ind.astype(np.int32) if self.size < 2**31 else ind)
+            dists.append(dist)
+            del lims, D, Ind, rows, ind, dist
             if progress is not None:
                 progress(stop, nq)
         np.cumsum(indptr, out=indptr)
-        return Graph(
-            indptr,
-            np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64),
-            np.concatenate(dists) if dists else np.zeros(0),
-            self.size,
-            float(eta),
-        )
+        return Graph(indptr, _concat(cols, np.int64), _concat(dists, np.float64), self.size,
+                     float(eta))
 
 
 def neighbours(
@@ -264,7 +481,7 @@ def neighbours(
     Graph
         CSR over ``nq`` rows and ``nc`` columns; within a row, edges sorted by distance.
     """
-    ri = RangeIndex(C, metric, index=index, seed=seed)
+    ri = RangeIndex(C, metric, index=index, seed=seed, eta_hint=eta)
     return ri.search(Q, eta, block=block, progress=progress)
 
 
@@ -279,19 +496,19 @@ def eta_graph(
 ) -> Graph:
     """The eta-neighbour graph of the rows of ``Z`` (float64 (n, d), prepared); self-loops kept."""
     g = neighbours(Z, Z, eta, metric, index=index, progress=progress, seed=seed)
-    return _ensure_self_loops(g)
+    return ensure_self_loops(g)
 
 
-def _ensure_self_loops(g: Graph) -> Graph:
+def ensure_self_loops(g: Graph) -> Graph:
     """Every row must at least cover itself (an approximate index may miss a self match)."""
     n = g.n_rows
-    rows = np.repeat(np.arange(n, dtype=np.int64), g.degrees())
+    rows = np.repeat(np.arange(n, dtype=np.int32 if n < 2**31 else np.int64), g.degrees())
     has_self = np.zeros(n, dtype=bool)
     has_self[rows[g.indices == rows]] = True
     if has_self.all():
         return g
     missing = np.flatnonzero(~has_self)
-    rows = np.concatenate([rows, missing])
+    rows = np.concatenate([rows.astype(np.int64), missing])
     cols = np.concatenate([g.indices, missing])
     dist = np.concatenate([g.dist, np.zeros(missing.shape[0])])
     order = np.lexsort((dist, rows))

@@ -46,7 +46,13 @@ def _check_labels(labels: np.ndarray | None, n: int) -> np.ndarray | None:
     return y.astype(np.int64)
 
 
-def verify(X: np.ndarray, cover: Cover, labels: np.ndarray | None = None) -> None:
+def verify(
+    X: np.ndarray,
+    cover: Cover,
+    labels: np.ndarray | None = None,
+    *,
+    distances: np.ndarray | None = None,
+) -> None:
     """Raise :class:`CoverError` unless ``cover`` is a valid cover of ``X``.
 
     Checks, exactly: shapes; centre indices unique and in range; assignment in range; weights
@@ -59,6 +65,9 @@ def verify(X: np.ndarray, cover: Cover, labels: np.ndarray | None = None) -> Non
     cover : Cover
     labels : ndarray of int, shape (n,), optional
         Labels of the rows; required when the cover has labels.
+    distances : ndarray of float64, shape (n,), optional
+        ``assigned_distances(X, indices[assignment], metric)`` when the caller has just
+        computed it (saves the second pass; the check on it is the same).
     """
     X = np.asarray(X) if not isinstance(X, np.memmap) else X
     if X.ndim != 2:
@@ -91,7 +100,10 @@ def verify(X: np.ndarray, cover: Cover, labels: np.ndarray | None = None) -> Non
         if bad.size:
             raise CoverError(f"row {bad[0]} (label {y[bad[0]]}) is assigned to a centre of "
                              f"label {y[idx[a[bad[0]]]]}")
-    d = assigned_distances(X, idx[a], cover.metric)
+    if distances is None or np.shape(distances) != (n,):
+        d = assigned_distances(X, idx[a], cover.metric)
+    else:
+        d = np.asarray(distances, dtype=np.float64)
     over = np.flatnonzero(~(d <= cover.eta))
     if over.size:
         i = int(over[0])

@@ -62,6 +62,7 @@ def test_ivf_edges_exact_and_complete(
 def test_auto_index_uses_ivf_on_clustered_data(data: tuple[np.ndarray, np.ndarray]) -> None:
     X, _ = data
     Z = prepare(X.astype(np.float64), "l2")
+    assert RangeIndex(Z, "l2", index="auto", eta_hint=1.6).kind == "ivf"
     g = neighbours(Z, Z, 1.6, "l2", index="auto")
     ref = neighbours(Z, Z, 1.6, "l2", index="flat")
     assert _edges(g) == _edges(ref)
@@ -69,11 +70,13 @@ def test_auto_index_uses_ivf_on_clustered_data(data: tuple[np.ndarray, np.ndarra
 
 def test_ivf_falls_back_to_flat_when_pruning_fails() -> None:
     rng = np.random.default_rng(0)
-    Z = rng.standard_normal((5000, 8))
-    ri = RangeIndex(Z, "l2", index="auto")
-    g = ri.search(Z, 50.0)  # radius larger than the data: every list must be scanned
+    Z = rng.standard_normal((4500, 8))
+    ri = RangeIndex(Z, "l2", index="auto")  # no eta_hint: IVF first, flat after one block
+    assert ri.kind == "ivf"
+    g = ri.search(Z, 2.5)  # unclustered data, wide radius: pruning cannot pay
     assert ri.kind == "flat"
-    assert g.n_edges == 5000 * 5000
+    assert _edges(g) == _edges(neighbours(Z, Z, 2.5, "l2", index="flat"))
+    assert RangeIndex(Z, "l2", index="auto", eta_hint=2.5).kind == "flat"  # sampled first
 
 
 def test_ivf_add_keeps_pruning_exact(data: tuple[np.ndarray, np.ndarray]) -> None:
