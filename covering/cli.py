@@ -146,14 +146,7 @@ def _verify_manifest(X: np.ndarray, y: np.ndarray | None, m: Manifest, base: Pat
                 raise CoverError(f"{npz}: sha256 differs from the manifest's payload")
             arrays = read_npz(npz)
     if arrays is not None and "assignment" in arrays:
-        idx, w, a = arrays["indices"], arrays["weights"], arrays["assignment"]
-        lab = arrays.get("labels")
-        cov = Cover(indices=idx, weights=w, assignment=a,
-                    labels=lab if lab is not None and lab.size else None, eta=float(eta),
-                    radius=m.stats.radius, metric=m.params.metric, method=m.params.method,
-                    n=m.dataset.n, dim=m.dataset.dim, lower_bound=m.stats.lower_bound,
-                    fingerprint=m.dataset.fingerprint)
-        verify(X, cov, y)
+        verify(X, m.to_cover(arrays), y)
         return
     if m.centres is None:
         raise CoverError("the manifest's centres are in a payload that is not beside it")

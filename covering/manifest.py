@@ -184,6 +184,47 @@ class Manifest(_Strict):
             payload=payload,
         )
 
+    def to_cover(self, arrays: dict[str, np.ndarray]) -> Cover:
+        """The :class:`Cover` described by this manifest and its ``.npz`` arrays.
+
+        Parameters
+        ----------
+        arrays : dict
+            ``indices``, ``weights``, ``assignment`` (int64) and optionally ``labels`` (empty or
+            missing for unlabelled covers), as in ``GET /covers/{id}/arrays``.
+
+        Returns
+        -------
+        Cover
+            Ready for :func:`covering.verify` (``distances`` are not stored: empty).
+        """
+        missing = {"indices", "weights", "assignment"} - set(arrays)
+        if missing:
+            raise ValueError(f"cover arrays lack {sorted(missing)}")
+        lab = arrays.get("labels")
+        return Cover(
+            indices=np.asarray(arrays["indices"], dtype=np.int64),
+            weights=np.asarray(arrays["weights"], dtype=np.int64),
+            assignment=np.asarray(arrays["assignment"], dtype=np.int64),
+            labels=None if lab is None or lab.size == 0 else np.asarray(lab, dtype=np.int64),
+            eta=float(self.params.eta if self.params.eta is not None else self.stats.radius),
+            radius=self.stats.radius,
+            metric=self.params.metric,
+            method=self.params.method,
+            n=self.dataset.n,
+            dim=self.dataset.dim,
+            lower_bound=self.stats.lower_bound,
+            fingerprint=self.dataset.fingerprint,
+            labels_fingerprint=self.dataset.labels_fingerprint,
+            k=self.params.k,
+            dtype=self.dataset.dtype,
+            backend=self.engine.backend,
+            seed=self.params.seed,
+            seconds=self.stats.seconds,
+            optimal=self.stats.optimal,
+            notes=tuple(self.stats.notes),
+        )
+
     def arrays(self) -> dict[str, np.ndarray]:
         """Inline centres as arrays: ``indices``, ``weights`` (int64) and ``labels`` if any."""
         if self.centres is None:

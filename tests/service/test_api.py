@@ -22,20 +22,7 @@ def _arrays(client, cover_id: str) -> dict[str, np.ndarray]:
 
 def _verify(X, y, manifest: dict, arrays: dict) -> None:
     m = covering.Manifest.model_validate(manifest)
-    cov = covering.Cover(
-        indices=arrays["indices"],
-        weights=arrays["weights"],
-        assignment=arrays["assignment"],
-        labels=arrays["labels"] if y is not None else None,
-        eta=m.params.eta,
-        radius=m.stats.radius,
-        metric=m.params.metric,
-        method=m.params.method,
-        n=m.dataset.n,
-        dim=m.dataset.dim,
-        lower_bound=m.stats.lower_bound,
-        fingerprint=m.dataset.fingerprint,
-    )
+    cov = m.to_cover(arrays)
     covering.verify(X, cov, y)
     assert m.dataset.fingerprint == covering.fingerprint(X)
 

@@ -35,20 +35,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
 def _check(X: np.ndarray, y: np.ndarray | None, client: CoverClient, m: covering.Manifest) -> None:
     arrays = client.arrays(m.cover_id, m)
-    cov = covering.Cover(
-        indices=arrays["indices"],
-        weights=arrays["weights"],
-        assignment=arrays["assignment"],
-        labels=arrays["labels"] if y is not None else None,
-        eta=m.params.eta if m.params.eta is not None else m.stats.radius,
-        radius=m.stats.radius,
-        metric=m.params.metric,
-        method=m.params.method,
-        n=m.dataset.n,
-        dim=m.dataset.dim,
-        lower_bound=m.stats.lower_bound,
-        fingerprint=m.dataset.fingerprint,
-    )
+    cov = m.to_cover(arrays)
     covering.verify(X, cov, y)
     assert m.dataset.fingerprint == covering.fingerprint(X)
 
