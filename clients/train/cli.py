@@ -1,0 +1,159 @@
+"""``covering train``, ``covering experiment`` and ``covering demo`` (plugged into the
+``covering`` CLI through the ``covering.commands`` entry point). torch is imported only when a
+command runs, so the CLI works without the ``[train]`` extra."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+
+def _require_torch() -> None:
+    try:
+        missing = importlib.util.find_spec("torch") is None
+    except (ImportError, ValueError):
+        missing = True
+    if missing:
+        typer.echo("error: training needs torch: install covering[train] "
+                   "(pip install 'covering[train]')", err=True)
+        raise typer.Exit(2)
+
+
+def train_cmd(
+    dataset: Annotated[str, typer.Argument(help="mnist, digits, auto, an MNIST IDX directory "
+                                                "or X.npy")],
+    manifest: Annotated[str | None, typer.Option(
+        help="cover manifest: JSON file, URL .../covers/<id>, or id (with --server); "
+             "none = train on all rows")] = None,
+    labels: Annotated[Path | None, typer.Option(help="y.npy for an X.npy dataset")] = None,
+    test_x: Annotated[Path | None, typer.Option(help="test X.npy")] = None,
+    test_y: Annotated[Path | None, typer.Option(help="test y.npy")] = None,
+    image_shape: Annotated[str | None, typer.Option(help="C,H,W of one row")] = None,
+    server: Annotated[str | None, typer.Option(help="service base URL for a cover id")] = None,
+    token: Annotated[str | None, typer.Option(envvar="COVERING_TOKEN",
+                                                 help="service bearer token")] = None,
+    model: Annotated[str, typer.Option(help="cnn or convnet")] = "cnn",
+    width: Annotated[int | None, typer.Option(help="model width (default 16 / 128)")] = None,
+    epochs: Annotated[int, typer.Option(help="training epochs")] = 10,
+    batch_size: Annotated[int, typer.Option(help="batch size")] = 128,
+    steps_per_epoch: Annotated[int | None, typer.Option(
+        help="optimiser steps per epoch (default: one pass)")] = None,
+    lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
+    eps: Annotated[float, typer.Option(help="attack radius for training (0 = clean)")] = 0.3,
+    norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
+    radius: Annotated[str, typer.Option(help="train at eps, or at the bound's eps + eta")] = "eps",
+    attack_steps: Annotated[int, typer.Option(help="PGD steps in training")] = 10,
+    alpha: Annotated[float | None, typer.Option(help="PGD step (default 2.5 eps/steps)")] = None,
+    eps_warmup: Annotated[float, typer.Option(help="fraction of training with eps ramp")] = 0.0,
+    sampler: Annotated[bool, typer.Option(
+        "--sampler/--weighted-loss",
+        help="draw batches with a WeightedRandomSampler instead of weighting the loss")] = False,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="checkpoint file (written every epoch; resumes when present)")] = None,
+    eval_n: Annotated[int, typer.Option(help="test images for robust accuracy")] = 1000,
+    attacks: Annotated[str, typer.Option(help="PGD attacks, e.g. 'linf:0.1,0.3;l2:1.5'")] =
+        "linf:0.1,0.2,0.3;l2:1,1.5,2",
+    pgd_steps: Annotated[int, typer.Option(help="PGD steps in evaluation")] = 20,
+    restarts: Annotated[int, typer.Option(help="PGD restarts in evaluation")] = 1,
+    autoattack: Annotated[bool, typer.Option(help="also AutoAttack (extra [eval])")] = False,
+    bound: Annotated[bool, typer.Option(help="report the cover bound")] = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the result")] = None,
+    progress: Annotated[bool, typer.Option(help="progress bars")] = True,
+) -> None:
+    """Adversarially train on a cover (weighted) and report clean and robust accuracy."""
+    _require_torch()
+    from clients.train.evaluate import parse_attacks
+    from clients.train.run import TrainRequest, run_train
+
+    if radius not in ("eps", "bound"):
+        raise ValueError(f"--radius must be eps or bound, got {radius!r}")
+    if eval_n < 1 or pgd_steps < 0 or restarts < 1:
+        raise ValueError("need --eval-n >= 1, --pgd-steps >= 0 and --restarts >= 1")
+    req = TrainRequest(
+        dataset=dataset, manifest=manifest, labels=labels, test_x=test_x, test_y=test_y,
+        image_shape=image_shape, server=server, token=token, model=model, width=width,
+        epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, eps=eps,
+        norm=norm, radius=radius, attack_steps=attack_steps, alpha=alpha, eps_warmup=eps_warmup,
+        sampler=sampler, seed=seed, checkpoint=checkpoint, eval_n=eval_n,
+        attacks=tuple(parse_attacks(attacks)), pgd_steps=pgd_steps, restarts=restarts,
+        autoattack=autoattack, bound=bound, progress=progress)
+    result = run_train(req, echo=typer.echo)
+    if json_out is not None:
+        from covering.io import write_bytes_atomic
+
+        write_bytes_atomic(json_out, json.dumps(result, indent=1).encode())
+
+
+def experiment_cmd(
+    dataset: Annotated[str, typer.Argument(help="mnist or digits")],
+    quick: Annotated[bool, typer.Option(help="a small grid that runs in minutes")] = False,
+    out: Annotated[Path | None, typer.Option(
+        help="output stem: writes OUT.json, OUT.md, OUT-*.png (default results/<dataset>)")]
+        = None,
+    budgets: Annotated[str | None, typer.Option(help="points per class, e.g. 10,50,100")]
+        = None,
+    methods: Annotated[str | None, typer.Option(help="subset of mfc,dm,kcenter,random,full")]
+        = None,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    time_limit: Annotated[float | None, typer.Option(
+        help="start no new run after this many seconds")] = None,
+    autoattack: Annotated[bool, typer.Option(help="AutoAttack when installed")] = True,
+    progress: Annotated[bool, typer.Option(help="progress bars")] = False,
+) -> None:
+    """Run the grid (methods x budgets + full data); resumable."""
+    _require_torch()
+    from dataclasses import replace
+
+    from clients.train.experiment import METHODS, grid_config, run_experiment
+
+    cfg = grid_config(quick)
+    if budgets:
+        try:
+            bs = tuple(int(b) for b in budgets.split(","))
+        except ValueError:
+            raise ValueError(f"--budgets must be integers, got {budgets!r}") from None
+        cfg = replace(cfg, budgets=bs)
+    if methods:
+        ms = tuple(m.strip() for m in methods.split(","))
+        bad = [m for m in ms if m not in METHODS]
+        if bad:
+            raise ValueError(f"unknown method(s) {', '.join(bad)}: expected {', '.join(METHODS)}")
+        cfg = replace(cfg, methods=ms)
+    if not autoattack:
+        cfg = replace(cfg, autoattack=())
+    stem = out or Path("results") / (dataset + ("-quick" if quick else ""))
+    run_experiment(dataset, stem, quick=quick, seed=seed, time_limit=time_limit,
+                   progress=progress, cfg=cfg, echo=typer.echo)
+    typer.echo(f"wrote {Path(stem).with_suffix('.json')}, .md and -*.png")
+
+
+def demo_cmd(
+    dataset: Annotated[str, typer.Option(help="auto (MNIST if bundled, else digits)")] = "auto",
+    budget: Annotated[int | None, typer.Option(help="cover centres per class")] = None,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    progress: Annotated[bool, typer.Option(help="progress bars")] = True,
+) -> None:
+    """Cover real data, adversarially train on the cover and on a random subset of the same
+    size, print clean and robust accuracy of both."""
+    _require_torch()
+    from clients.train.demo import run_demo
+
+    run_demo(dataset, budget=budget, seed=seed, progress=progress, echo=typer.echo)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train``, ``experiment`` and ``demo`` to the ``covering`` app (idempotent)."""
+    have = {c.name for c in app.registered_commands}
+    for name, fn in (("train", train_cmd), ("experiment", experiment_cmd), ("demo", demo_cmd)):
+        if name not in have:
+            app.command(name)(fn)

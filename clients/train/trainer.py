@@ -1,0 +1,234 @@
+"""Adversarial training (PGD) on a weighted training set, seeded, with checkpoints."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clients.train.attacks import NORMS, pgd
+
+__all__ = ["TrainConfig", "batches", "seed_everything", "to_images", "train", "weighted_loss"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train.
+
+    Attributes
+    ----------
+    epochs : int
+    batch_size : int
+    steps_per_epoch : int or None
+        Optimiser steps per epoch (default ``ceil(m / batch_size)``).
+    lr : float
+        Adam learning rate.
+    eps : float
+        Training attack radius (already ``eps + eta`` when ``--radius bound``); 0 = clean.
+    norm : {"linf", "l2"}
+    attack_steps : int
+        PGD steps during training.
+    alpha : float or None
+        PGD step size (default ``2.5 * eps / steps``).
+    eps_warmup : float
+        Fraction of all steps over which eps ramps up linearly from 0 (0 = none).
+    sampler : bool
+        Draw batches with a ``WeightedRandomSampler`` (weights as probabilities, plain mean
+        loss) instead of weighting the per-sample loss.
+    seed : int
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    steps_per_epoch: int | None = None
+    lr: float = 1e-3
+    eps: float = 0.3
+    norm: str = "linf"
+    attack_steps: int = 10
+    alpha: float | None = None
+    eps_warmup: float = 0.0
+    sampler: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}: expected linf or l2")
+        if not self.eps >= 0:
+            raise ValueError(f"eps must be >= 0, got {self.eps}")
+        if self.epochs < 1 or self.batch_size < 1 or self.attack_steps < 0:
+            raise ValueError("epochs and batch size must be >= 1, attack steps >= 0")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError("steps per epoch must be >= 1")
+        if not 0 <= self.eps_warmup <= 1:
+            raise ValueError("eps_warmup must lie in [0, 1]")
+        if not self.lr > 0:
+            raise ValueError("learning rate must be > 0")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch generator seeded with ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def to_images(X: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
+    """Flat rows (n, c*h*w) -> float32 tensor (n, c, h, w)."""
+    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).reshape(-1, *shape)
+
+
+def weighted_loss(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
+                  ) -> torch.Tensor:
+    """Weighted mean cross-entropy ``sum(w_i * l_i) / sum(w_i)``.
+
+    With integer weights (cover counts) this equals the mean loss over the dataset in which
+    each row is repeated ``w_i`` times. ``weights`` None: the plain mean.
+
+    Parameters
+    ----------
+    logits : Tensor (B, K)
+    y : Tensor of int64 (B,)
+    weights : Tensor of float (B,), optional
+    """
+    per = F.cross_entropy(logits, y, reduction="none")
+    if weights is None:
+        return per.mean()
+    w = weights.to(per.dtype)
+    return (w * per).sum() / w.sum()
+
+
+def batches(n: int, batch_size: int, steps: int, weights: np.ndarray | None,
+            gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """``steps`` index batches: shuffled passes over ``range(n)``, or, with ``weights``
+    (sampler mode), draws with replacement proportional to the weights
+    (:class:`torch.utils.data.WeightedRandomSampler`)."""
+    if weights is not None:
+        from torch.utils.data import WeightedRandomSampler
+
+        sampler = WeightedRandomSampler([float(w) for w in weights],
+                                        num_samples=steps * batch_size, replacement=True,
+                                        generator=gen)
+        idx = torch.tensor(list(sampler), dtype=torch.int64)
+        yield from idx.split(batch_size)
+        return
+    buf = torch.empty(0, dtype=torch.int64)
+    bs = min(batch_size, n)
+    for _ in range(steps):
+        while buf.numel() < bs:
+            buf = torch.cat([buf, torch.randperm(n, generator=gen)])
+        yield buf[:bs]
+        buf = buf[bs:]
+
+
+def train(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    weights: np.ndarray | None,
+    cfg: TrainConfig,
+    *,
+    checkpoint: str | Path | None = None,
+    progress: bool = False,
+) -> list[dict[str, float]]:
+    """Adversarially train ``model`` in place on ``(X, y)`` with per-sample ``weights``.
+
+    Parameters
+    ----------
+    model : nn.Module
+    X : Tensor of float32, shape (m, C, H, W), values in [0, 1]
+    y : Tensor of int64, shape (m,)
+    weights : ndarray of float (m,), optional
+        Cover weights (counts); None = uniform.
+    cfg : TrainConfig
+    checkpoint : path, optional
+        File written after every epoch (model, optimiser, epoch, config); if it exists when
+        training starts with the same config, training resumes from it.
+    progress : bool
+        A tqdm bar per epoch on stderr.
+
+    Returns
+    -------
+    list of dict: per epoch ``epoch``, ``loss`` (mean training loss on the attacked batch),
+    ``acc`` (accuracy on it), ``eps``.
+    """
+    from tqdm import tqdm
+
+    m = X.shape[0]
+    if m == 0 or y.shape[0] != m:
+        raise ValueError(f"training set is empty or X/y differ in length ({m}, {y.shape[0]})")
+    if weights is not None and (weights.shape != (m,) or not np.all(weights > 0)):
+        raise ValueError("weights must be positive, one per training point")
+    gen = seed_everything(cfg.seed)
+    steps = cfg.steps_per_epoch or math.ceil(m / cfg.batch_size)
+    total = steps * cfg.epochs
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    history: list[dict[str, float]] = []
+    start = 0
+    ck = Path(checkpoint) if checkpoint is not None else None
+    if ck is not None and ck.is_file():
+        state = torch.load(ck, map_location="cpu", weights_only=False)
+        if state.get("config") == asdict(cfg):
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            history = list(state["history"])
+            start = int(state["epoch"])
+            gen.set_state(state["generator"])
+            log.info("resuming from %s at epoch %d", ck, start)
+        else:
+            log.warning("%s was written with another config: starting afresh", ck)
+    w_t = torch.as_tensor(weights, dtype=torch.float32) if weights is not None else None
+    done = start * steps
+    for epoch in range(start, cfg.epochs):
+        model.train()
+        tot_loss = tot_acc = 0.0
+        sampler_w = weights if (cfg.sampler and weights is not None) else None
+        it = batches(m, cfg.batch_size, steps, sampler_w, gen)
+        bar = tqdm(it, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not progress, unit="batch")
+        eps = cfg.eps
+        for idx in bar:
+            xb, yb = X[idx], y[idx]
+            eps = cfg.eps
+            if cfg.eps_warmup > 0:
+                eps = cfg.eps * min(1.0, (done + 1) / (cfg.eps_warmup * total))
+            if eps > 0 and cfg.attack_steps > 0:
+                alpha = None if cfg.alpha is None else cfg.alpha * eps / cfg.eps
+                xb = pgd(model, xb, yb, eps=eps, norm=cfg.norm, steps=cfg.attack_steps,
+                         alpha=alpha, generator=gen)
+            logits = model(xb)
+            wb = None if (w_t is None or cfg.sampler) else w_t[idx]
+            loss = weighted_loss(logits, yb, wb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            done += 1
+            tot_loss += float(loss.detach())
+            tot_acc += float((logits.argmax(1) == yb).float().mean())
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", eps=f"{eps:.3g}")
+        history.append({"epoch": epoch + 1, "loss": tot_loss / steps, "acc": tot_acc / steps,
+                        "eps": eps})
+        log.info("epoch %d: loss %.4f acc %.3f", epoch + 1, tot_loss / steps, tot_acc / steps)
+        if ck is not None:
+            ck.parent.mkdir(parents=True, exist_ok=True)
+            tmp = ck.with_name(ck.name + ".tmp")
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "history": history,
+                        "epoch": epoch + 1, "config": asdict(cfg),
+                        "generator": gen.get_state()}, tmp)
+            tmp.replace(ck)
+    model.eval()
+    return history
