@@ -63,6 +63,7 @@ def farthest_first(
     nearest = np.zeros(n, dtype=np.int64)
     for pos, c in enumerate(centres):
         d = _dist_to(Z, Z[c], metric)
+        d[c] = 0.0  # rounding (cosine: 1 - <c, c>) must never make a centre look uncovered
         better = d < dist
         dist[better], nearest[better] = d[better], pos
     while len(centres) < min(k, n):
@@ -71,6 +72,7 @@ def farthest_first(
             break
         centres.append(far)
         d = _dist_to(Z, Z[far], metric)
+        d[far] = 0.0
         better = d < dist
         dist[better], nearest[better] = d[better], len(centres) - 1
     return np.asarray(centres, dtype=np.int64), nearest, dist
