@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt -e '.[service,train,ray,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[service,train,eval,ray,dev]'
 	# torchattacks pins an ancient `requests` and pulls torchvision (a CUDA torch): dev-only, no deps.
 	$(PIP) install -q --no-deps 'torchattacks==3.5.1'
 	touch $(STAMP)
