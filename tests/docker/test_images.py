@@ -307,8 +307,6 @@ def _run(argv: list[str]) -> str:
 @pytest.mark.timeout(600)
 def test_cpu_image_requirements_serve_healthz(tmp_path: Path) -> None:
     """Fresh venv + pinned CPU requirements + ``pip install --no-deps .``, as the image does."""
-    if not (ROOT / "service" / "cli.py").is_file():
-        pytest.skip("service/cli.py (covering serve) is not there yet")
     venv = tmp_path / "venv"
     # A real fresh venv of the base interpreter (no --system-site-packages: nothing of the dev
     # environment is visible in it). It is made without pip, to save ~10 s; this environment's
