@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio
 import numpy as np
@@ -34,6 +34,8 @@ from sqlmodel import Session, SQLModel, col, create_engine, select
 from service.errors import HashMismatch, InvalidContent, NotFound, PayloadTooLarge
 from service.models import FINAL_STATES, CoverRow, JobRow
 from service.npy import DatasetInfo, inspect_npy, open_npy
+
+RowT = TypeVar("RowT", JobRow, CoverRow)
 
 __all__ = ["ID_RE", "SHA_RE", "Store", "check_id", "check_sha", "new_id"]
 
@@ -266,13 +268,16 @@ class Store:
             s.commit()
         return job
 
-    def get_job(self, job_id: str) -> JobRow:
-        check_id(job_id, "job")
+    def _get(self, model: type[RowT], row_id: str, kind: str) -> RowT:
+        check_id(row_id, kind)
         with Session(self.engine, expire_on_commit=False) as s:
-            job = s.get(JobRow, job_id)
-        if job is None:
-            raise NotFound(f"unknown job {job_id}")
-        return job
+            row = s.get(model, row_id)
+        if row is None:
+            raise NotFound(f"unknown {kind} {row_id}")
+        return row
+
+    def get_job(self, job_id: str) -> JobRow:
+        return self._get(JobRow, job_id, "job")
 
     def claim_next(self) -> JobRow | None:
         """Mark the oldest queued job running and return it (None when the queue is empty)."""
@@ -383,12 +388,7 @@ class Store:
         return self.covers_dir / f"{check_id(cover_id, 'cover')}.npz"
 
     def get_cover(self, cover_id: str) -> CoverRow:
-        check_id(cover_id, "cover")
-        with Session(self.engine, expire_on_commit=False) as s:
-            row = s.get(CoverRow, cover_id)
-        if row is None:
-            raise NotFound(f"unknown cover {cover_id}")
-        return row
+        return self._get(CoverRow, cover_id, "cover")
 
 
 def _write_hash(fh: Any, h: Any, data: bytes) -> None:

@@ -78,10 +78,3 @@ def test_gpu_graph_and_cover(data: np.ndarray) -> None:  # pragma: no cover - ne
     cov = covering.cover(data, y, eta=1.6, backend="gpu", method="greedy")
     assert cov.backend == "gpu"
     covering.verify(data, cov, y)
-
-
-def test_gpu_backend_refused_without_gpu(data: np.ndarray) -> None:
-    if _gpus() > 0:
-        pytest.skip("a GPU is present")
-    with pytest.raises(ValueError, match="GPU"):
-        covering.cover(data, eta=1.0, backend="gpu")
