@@ -154,15 +154,19 @@ class _ClassResult:
 
 
 def _assign_from_graph(g: Graph, centres: np.ndarray) -> np.ndarray:
-    """Local row of the nearest chosen centre the graph knows, for every row."""
+    """Local row of the nearest chosen centre the graph knows, for every row.
+
+    O(edges to chosen centres) memory; ties go to the earlier edge of the row."""
     mark = np.zeros(g.n_cols, dtype=bool)
     mark[centres] = True
-    rows = np.repeat(np.arange(g.n_rows), g.degrees())
-    hit = mark[g.indices]
-    r, first = np.unique(rows[hit], return_index=True)
-    if r.shape[0] != g.n_rows:
+    hit = np.flatnonzero(mark[g.indices])
+    rows = np.searchsorted(g.indptr, hit, side="right") - 1
+    order = np.lexsort((g.dist[hit], rows))
+    rows = rows[order]
+    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if rows.size else rows
+    if first.shape[0] != g.n_rows:
         raise CoverError("internal error: a row has no chosen centre in its neighbourhood")
-    return g.indices[np.flatnonzero(hit)[first]]
+    return g.indices[hit[order[first]]].astype(np.int64)
 
 
 def _solve_radius(
@@ -197,7 +201,7 @@ def _solve_radius(
     else:
         g = eta_graph(Z, eta, metric, index=index,
                       progress=report.stage("graph", base, total), seed=seed)
-    sets = g.transpose()
+    sets = g.transpose(dist=False)
     centres = greedy_cover(g, sets=sets)
     lb: int | None = None
     optimal: bool | None = None

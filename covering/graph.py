@@ -67,13 +67,18 @@ class Graph:
     ----------
     indptr : ndarray of int64, shape (n_rows + 1,)
     indices : ndarray of int64, shape (E,)
-        Column (candidate) of each edge, sorted by distance within a row.
+        Column (candidate) of each edge (int32 in a ``transpose(dist=False)``). Within a row,
+        :meth:`RangeIndex.search` sorts edges by distance; ``self_graph`` by column.
     dist : ndarray of float64, shape (E,)
         Distance of each edge in metric units: exact for edges near the threshold, FAISS's
-        float32 value otherwise (error below ``tol``).
+        float32 value otherwise (error below ``tol``); shape (0,) in a
+        ``transpose(dist=False)``.
     n_cols : int
     eta : float
         Radius of the graph: every edge has exact distance ``<= eta``.
+    symmetric : bool
+        Rows and columns are the same points and ``(i, j)`` is an edge iff ``(j, i)`` is (a
+        graph of a set with itself): :meth:`transpose` returns the graph itself.
     """
 
     indptr: np.ndarray
@@ -81,6 +86,7 @@ class Graph:
     dist: np.ndarray
     n_cols: int
     eta: float
+    symmetric: bool = False
 
     @property
     def n_rows(self) -> int:
@@ -97,23 +103,35 @@ class Graph:
     def row(self, i: int) -> np.ndarray:
         return self.indices[self.indptr[i] : self.indptr[i + 1]]
 
-    def transpose(self) -> Graph:
+    def transpose(self, *, dist: bool = True) -> Graph:
         """The graph with rows and columns swapped (CSR of the transpose).
 
         O(E) (a counting sort by column, SciPy's CSR -> CSC). Within a row of the transpose the
         edges come in increasing column order (the original rows), not sorted by distance.
+
+        Parameters
+        ----------
+        dist : bool
+            ``False``: skip the distances (the result's ``dist`` is empty, shape (0,)) and keep
+            int32 ``indices`` when they fit. Set-cover solvers only need the membership, and
+            this halves the transpose's memory. A ``symmetric`` graph is returned as is.
         """
         import scipy.sparse as sp
 
+        if self.symmetric:
+            return self
         if self.n_edges == 0:
             return Graph(np.zeros(self.n_cols + 1, dtype=np.int64), self.indices[:0],
                          self.dist[:0], self.n_rows, self.eta)
-        m = sp.csr_matrix((self.dist, self.indices, self.indptr),
-                          shape=(self.n_rows, self.n_cols))
+        data = self.dist if dist else np.ones(self.n_edges, dtype=bool)
+        m = sp.csr_matrix((data, self.indices, self.indptr), shape=(self.n_rows, self.n_cols))
         t = m.tocsc()
-        del m
-        return Graph(t.indptr.astype(np.int64, copy=False), t.indices.astype(np.int64, copy=False),
-                     np.asarray(t.data, dtype=np.float64), self.n_rows, self.eta)
+        del m, data
+        idx = t.indices if not dist and t.indices.dtype == np.int32 else t.indices.astype(
+            np.int64, copy=False)
+        return Graph(t.indptr.astype(np.int64, copy=False), idx,
+                     np.asarray(t.data, dtype=np.float64) if dist else np.zeros(0),
+                     self.n_rows, self.eta)
 
     def restrict(self, eta: float, keep: np.ndarray) -> Graph:
         """Sub-graph of the edges flagged by ``keep`` (bool (E,)) at a smaller radius ``eta``."""
@@ -494,7 +512,20 @@ def eta_graph(
     progress: ProgressFn | None = None,
     seed: int = 0,
 ) -> Graph:
-    """The eta-neighbour graph of the rows of ``Z`` (float64 (n, d), prepared); self-loops kept."""
+    """The eta-graph of the rows of ``Z`` (float64 (n, d), prepared); self-loops kept.
+
+    Where brute force is the right index (``index="flat"``, or ``"auto"`` on a small or dense
+    set) and the metric is L2 or cosine, the symmetric upper-triangle search of
+    :func:`covering.selfjoin.self_graph` does half the work (rows then list their edges by
+    column); otherwise :func:`neighbours` (rows sorted by distance).
+    """
+    if FaissView.of(metric).faiss_metric == "l2" and (
+        index == "flat" or (index == "auto" and (Z.shape[0] <= FLAT_MAX
+                                                 or _dense(Z, eta, metric, seed)))
+    ):
+        from covering.selfjoin import self_graph
+
+        return self_graph(Z, eta, metric, progress=progress)
     g = neighbours(Z, Z, eta, metric, index=index, progress=progress, seed=seed)
     return ensure_self_loops(g)
 

@@ -117,5 +117,12 @@ class FaissView:
             m = float(np.abs(Z32).max())
             return 8.0 * _U32 * (2.0 * m) + 1e-30
         sq = float(np.einsum("ij,ij->i", Z32, Z32, dtype=np.float64).max())
+        return float(self.pair_tolerance(np.array(sq), np.array(sq), dim))
+
+    @staticmethod
+    def pair_tolerance(sq_a: np.ndarray, sq_b: np.ndarray, dim: int) -> np.ndarray:
+        """The L2 bound of :meth:`tolerance` for pairs of rows with squared float32 norms
+        ``sq_a`` and ``sq_b`` (float64 arrays of one shape): the same bound, evaluated at the
+        pair's own norms instead of the largest (``tolerance`` is its value at the maximum)."""
         gamma = 2.0 * (dim + 8) * _U32
-        return 4.0 * (gamma + 8.0 * _U32) * (2.0 * sq) + 1e-30
+        return 4.0 * (gamma + 8.0 * _U32) * (sq_a + sq_b) + 1e-30

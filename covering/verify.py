@@ -9,11 +9,14 @@ from covering.result import Cover, CoverError
 
 __all__ = ["assigned_distances", "verify", "verify_centres"]
 
-_BLOCK = 65536
+#: float64 values per block of rows (~4 MiB per temporary: stays in cache)
+_BLOCK_VALUES = 1 << 19
+#: rows per range search in verify_centres
+_SEARCH_BLOCK = 65536
 
 
 def assigned_distances(
-    X: np.ndarray, centre_rows: np.ndarray, metric: str, *, block: int = _BLOCK
+    X: np.ndarray, centre_rows: np.ndarray, metric: str, *, block: int | None = None
 ) -> np.ndarray:
     """Exact ``d(X[i], X[centre_rows[i]])`` for every row, in float64, blockwise.
 
@@ -22,12 +25,16 @@ def assigned_distances(
     X : ndarray, shape (n, d)
     centre_rows : ndarray of int64, shape (n,)
     metric : {"l2", "linf", "cosine"}
+    block : int, optional
+        Rows per step (default: about 4 MiB of float64 per temporary).
 
     Returns
     -------
     ndarray of float64, shape (n,)
     """
     n = X.shape[0]
+    if block is None:
+        block = max(64, _BLOCK_VALUES // max(1, X.shape[1] if X.ndim == 2 else 1))
     out = np.empty(n)
     for s in range(0, n, block):
         e = min(n, s + block)
@@ -156,8 +163,8 @@ def verify_centres(
             raise CoverError(f"row {int(rows[0])} has no centre of its label")
         C = prepare(X[idx[pos]], metric)
         ri = RangeIndex(C, metric, index="flat")
-        for s in range(0, rows.shape[0], _BLOCK):
-            r = rows[s : s + _BLOCK]
+        for s in range(0, rows.shape[0], _SEARCH_BLOCK):
+            r = rows[s : s + _SEARCH_BLOCK]
             g = ri.search(prepare(X[r], metric), eta)
             deg = g.degrees()
             if np.any(deg == 0):

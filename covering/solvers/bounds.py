@@ -41,7 +41,7 @@ def degree_bound(g: Graph, sets: Graph | None = None) -> int:
 
     (:func:`lower_bound` also takes :func:`packing_bound`, the dual solution with ``y = 1`` on
     a set of rows that pairwise share no candidate, and keeps the larger.)"""
-    st = sets if sets is not None else g.transpose()
+    st = sets if sets is not None else g.transpose(dist=False)
     size = np.diff(st.indptr).astype(np.float64)
     if g.n_rows == 0:
         return 0
@@ -92,7 +92,7 @@ def lp_relaxation(
     No upper bound ``x <= 1`` is imposed (it is never binding at an optimum), so the dual is a
     pure packing and the certificate loses nothing.
     """
-    st = sets if sets is not None else g.transpose()
+    st = sets if sets is not None else g.transpose(dist=False)
     n, m = g.n_rows, g.n_cols
     if n == 0:
         return LPRelaxation(0, np.zeros(m), 0.0)
@@ -125,7 +125,7 @@ def lower_bound(
     ``method="auto"`` solves the LP up to ``LP_MAX_EDGES`` edges; the O(E) degree and packing
     bounds are always computed. ``method="degree"`` skips the LP.
     """
-    st = sets if sets is not None else g.transpose()
+    st = sets if sets is not None else g.transpose(dist=False)
     deg, pack = degree_bound(g, st), packing_bound(g)
     cheap, kind = (pack, "packing") if pack > deg else (deg, "degree")
     if method == "degree" or (method == "auto" and g.n_edges > LP_MAX_EDGES):

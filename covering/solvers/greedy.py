@@ -32,7 +32,7 @@ def greedy_cover(
         Rows are the points to cover; column ``j`` of row ``i`` means candidate ``j`` covers
         point ``i``. Every row must have at least one edge.
     sets : Graph, optional
-        ``g.transpose()`` if already computed.
+        ``g.transpose(dist=False)`` if already computed.
     start : ndarray of int64, optional
         Candidates chosen before the greedy rule starts (e.g. those an LP sets to 1).
     bonus : ndarray of float64, shape (n_cols,), values in [0, 1), optional
@@ -48,7 +48,7 @@ def greedy_cover(
         return np.zeros(0, dtype=np.int64)
     if np.any(g.degrees() == 0):
         raise ValueError("some points have no candidate within eta: no cover exists")
-    st = sets if sets is not None else g.transpose()
+    st = sets if sets is not None else g.transpose(dist=False)
     indptr, members = st.indptr, st.indices
     covered = np.zeros(g.n_rows, dtype=bool)
     chosen: list[int] = []
@@ -96,7 +96,7 @@ def remove_redundant(g: Graph, centres: np.ndarray, *, sets: Graph | None = None
     -------
     ndarray of int64, sorted, a subset of ``centres`` that still covers every row.
     """
-    st = sets if sets is not None else g.transpose()
+    st = sets if sets is not None else g.transpose(dist=False)
     indptr, members = st.indptr, st.indices
     count = np.zeros(g.n_rows, dtype=np.int64)
     for j in centres:

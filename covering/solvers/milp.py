@@ -99,7 +99,7 @@ def milp_cover(
     if n == 0:
         return MilpResult(np.zeros(0, dtype=np.int64), True, 0, "empty")
     incumbent = warm_start if warm_start is not None else greedy_cover(g)
-    st = g.transpose()
+    st = g.transpose(dist=False)
     h = new_highs()
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("mip_rel_gap", 0.0)

@@ -36,11 +36,14 @@ def test_graph_equals_brute_force(metric, seed):
     near = _pairs(np.abs(D - eta) <= 1e-12 * max(1.0, eta))
     assert got - near == truth - near
     assert np.all(g.dist <= eta + 1e-12)
-    # within each row, edges are sorted by distance and self-loops exist
+    assert got == {(j, i) for i, j in got}  # symmetric
     for i in range(0, 300, 37):
-        d = g.dist[g.indptr[i] : g.indptr[i + 1]]
-        assert np.all(np.diff(d) >= 0)
-        assert i in g.row(i)
+        assert i in g.row(i)  # self-loops exist
+    # neighbours(): within each row, edges are sorted by distance
+    h = neighbours(Z, Z, eta, metric)
+    assert _edges(h) - near == truth - near
+    for i in range(0, 300, 37):
+        assert np.all(np.diff(h.dist[h.indptr[i] : h.indptr[i + 1]]) >= 0)
 
 
 def test_far_from_origin_l2_is_exact():
@@ -67,6 +70,14 @@ def test_transpose_roundtrip():
     X = rng.random((100, 2))
     g = eta_graph(X, 0.2, "l2")
     assert _edges(g.transpose()) == {(j, i) for i, j in _edges(g)}
+    assert g.symmetric and g.transpose() is g  # a set with itself: its own transpose
+    h = neighbours(X, X[:60], 0.2, "l2")  # rectangular, not symmetric
+    assert not h.symmetric
+    assert _edges(h.transpose()) == {(j, i) for i, j in _edges(h)}
+    lean = h.transpose(dist=False)
+    assert _edges(lean) == _edges(h.transpose())
+    assert lean.dist.shape == (0,) and lean.indices.dtype == np.int32
+    np.testing.assert_array_equal(lean.degrees(), h.transpose().degrees())
 
 
 def test_tolerance_bounds_faiss_error():
@@ -79,3 +90,18 @@ def test_tolerance_bounds_faiss_error():
     approx = np.einsum("ijk,ijk->ij", G32, G32, dtype=np.float32).astype(np.float64)
     exact = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
     assert np.abs(approx - exact).max() <= tol
+
+
+def test_pair_tolerance_bounds_faiss_error_per_pair():
+    import faiss
+
+    rng = np.random.default_rng(4)
+    # rows of very different norms: the per-pair bound must hold for each pair on its own
+    Z = rng.normal(size=(400, 300)) * np.exp(rng.uniform(-3, 3, size=(400, 1)))
+    Z32 = Z.astype(np.float32)
+    approx = faiss.pairwise_distances(Z32, Z32).astype(np.float64)  # FAISS's GEMM formula
+    exact = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
+    sq = np.einsum("ij,ij->i", Z32, Z32, dtype=np.float64)
+    bound = FaissView.pair_tolerance(sq[:, None], sq[None, :], 300)
+    assert np.all(np.abs(approx - exact) <= bound)
+    assert FaissView.of("l2").tolerance(Z32, 300) == pytest.approx(bound.max())
