@@ -161,11 +161,13 @@ def bench_cmd(
     quick: Annotated[bool, typer.Option(help="the small suite (< 2 minutes on 2 cores)")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="write records here")] = None,
     only: Annotated[str | None, typer.Option(help="comma-separated suite names")] = None,
+    methods: Annotated[str | None, typer.Option(
+        help="comma-separated methods (e.g. greedy,farthest_first): only those runs")] = None,
 ) -> None:
     """Benchmark the engine against farthest-first and exact MILP baselines."""
     from covering.bench import run_cli
 
-    run_cli(quick=quick, json_out=json_out, only=only)
+    run_cli(quick=quick, json_out=json_out, only=only, methods=methods)
 
 
 def _load_plugins() -> None:

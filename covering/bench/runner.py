@@ -256,7 +256,8 @@ def run_cases(
     return records
 
 
-def main(*, quick: bool = False, json_out: Path | None = None, only: str | None = None) -> None:
+def main(*, quick: bool = False, json_out: Path | None = None, only: str | None = None,
+         methods: str | None = None) -> None:
     """Run the suites; print a Markdown table; write JSON (+ ``.md``, ``.png``) when asked.
 
     Parameters
@@ -268,11 +269,13 @@ def main(*, quick: bool = False, json_out: Path | None = None, only: str | None 
         scaling plot beside it (same stem, ``.md`` and ``.png``).
     only : str, optional
         Comma-separated suite names.
+    methods : str, optional
+        Comma-separated method names: only those runs of the chosen suites.
 
     Raises
     ------
     ValueError
-        Unknown suite name.
+        Unknown suite or method name.
     """
     table = suites(quick)
     names = list(table) if only is None else [s.strip() for s in only.split(",") if s.strip()]
@@ -281,6 +284,13 @@ def main(*, quick: bool = False, json_out: Path | None = None, only: str | None 
         raise ValueError(f"unknown bench suite(s) {', '.join(unknown)}: expected "
                          f"{', '.join(table)}")
     cases = [c for s in names for c in table[s]]
+    if methods is not None:
+        want = {m.strip() for m in methods.split(",") if m.strip()}
+        known = {c.method for cs in table.values() for c in cs}
+        if not want or want - known:
+            raise ValueError(f"unknown bench method(s) {', '.join(sorted(want - known)) or '-'}:"
+                             f" expected {', '.join(sorted(known))}")
+        cases = [c for c in cases if c.method in want]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="covering-bench-") as tmp:
         raw = run_cases(cases, Path(tmp))

@@ -114,6 +114,8 @@ def test_reports(tmp_path: Path) -> None:
 def test_main_rejects_unknown_suite(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown bench suite"):
         main(quick=True, json_out=tmp_path / "x.json", only="nope")
+    with pytest.raises(ValueError, match="unknown bench method"):
+        main(quick=True, json_out=tmp_path / "x.json", only="digits", methods="greedy,nope")
 
 
 def test_main_writes_json_md_png(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,3 +129,6 @@ def test_main_writes_json_md_png(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     recs = json.loads(out.read_text())
     assert len(recs) == 2 and all(set(r) == KEYS for r in recs)
     assert out.with_suffix(".md").exists() and out.with_suffix(".png").exists()
+    tiny["scaling"].append(Case("scaling", "mix", "farthest_first", 2.9, 1000, 8))
+    main(quick=True, json_out=out, only="scaling", methods="farthest_first")
+    assert [r["method"] for r in json.loads(out.read_text())] == ["farthest_first"]
