@@ -32,13 +32,18 @@ log = logging.getLogger(__name__)
 BLOCK = 2048
 
 
-def _float32_view(Z: np.ndarray) -> np.ndarray:
-    """Centred float32 copy of ``Z`` (float64 (m, d)) without its constant columns, (m, d')."""
+def _float32_view(Z: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Centred float32 copy of ``Z`` (float64 (m, d)) without its constant columns, (m, d').
+
+    Built ``chunk`` rows at a time, so the float64 temporaries stay in cache."""
     varying = np.flatnonzero(Z.max(axis=0) != Z.min(axis=0))
     if varying.size == 0:  # all rows equal: one zero column keeps FAISS's shapes valid
         return np.zeros((Z.shape[0], 1), dtype=np.float32)
-    sub = Z[:, varying]
-    return np.ascontiguousarray(sub - sub.mean(axis=0), dtype=np.float32)
+    mean = Z.mean(axis=0)[varying]
+    out = np.empty((Z.shape[0], varying.size), dtype=np.float32)
+    for s in range(0, Z.shape[0], chunk):
+        out[s : s + chunk] = Z[s : s + chunk, varying] - mean
+    return out
 
 
 def _range_block(Z32: np.ndarray, s: int, e: int, radius: float) -> tuple[
