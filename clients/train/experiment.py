@@ -47,9 +47,10 @@ class GridConfig:
                                                ("l2", 1.0), ("l2", 1.5), ("l2", 2.0))
     autoattack: tuple[tuple[str, float], ...] = (("linf", 0.3), ("l2", 1.5))
     autoattack_n: int = 1000
-    autoattack_version: str = "custom"
+    #: "standard" (APGD-CE, APGD-T x9, FAB-T, Square); "custom" runs ``autoattack_attacks``
+    autoattack_version: str = "standard"
     autoattack_attacks: tuple[str, ...] = ("apgd-ce", "apgd-t")
-    autoattack_targets: int = 3
+    autoattack_targets: int = 9
     dm_iterations: int = 100
     dm_width: int = 32
     dm_batch_real: int = 64
@@ -66,6 +67,7 @@ def grid_config(quick: bool) -> GridConfig:
                       attack_steps=5, eval_n=200, pgd_steps=10,
                       attacks=(("linf", 0.1), ("linf", 0.3), ("l2", 1.5)),
                       autoattack=(("linf", 0.3),), autoattack_n=100, autoattack_version="custom",
+                      autoattack_targets=3,
                       dm_iterations=40, dm_width=32, bound_n=200)
 
 

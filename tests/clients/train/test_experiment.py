@@ -49,3 +49,11 @@ def test_autoattack_in_records(tmp_path: Path) -> None:
     recs = run_experiment("digits", tmp_path / "aa", cfg=cfg, echo=lambda s: None)
     assert "aa-linf-0.1" in recs[0]["autoattack_acc"]
     assert recs[0]["autoattack_acc"]["aa-linf-0.1"] <= recs[0]["clean_acc"]
+
+
+def test_full_grid_uses_standard_autoattack_on_1000_images() -> None:
+    cfg = grid_config(quick=False)
+    assert cfg.autoattack_version == "standard" and cfg.autoattack_n >= 1000
+    assert set(cfg.autoattack) == {("linf", 0.3), ("l2", 1.5)}
+    quick = grid_config(quick=True)  # minutes on 2 cores: the reduced AutoAttack
+    assert quick.autoattack_version == "custom" and quick.autoattack_targets == 3
