@@ -97,8 +97,9 @@ def self_graph(
     m = Z.shape[0]
     Z32 = _float32_view(Z)
     dim = Z32.shape[1]
-    tol = view.tolerance(Z32, dim)
     sq = np.einsum("ij,ij->i", Z32, Z32, dtype=np.float64)
+    top = np.array(sq.max())
+    tol = float(view.pair_tolerance(top, top, dim))  # = view.tolerance(Z32, dim)
     thr = view.to_faiss(eta)
     radius = float(np.nextafter(np.float32(thr + tol), np.float32(np.inf)))
     sure = np.float32(np.nextafter(np.float32(thr - tol), np.float32(-np.inf)))
