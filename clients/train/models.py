@@ -11,7 +11,25 @@ __all__ = ["MODELS", "ConvNet", "SmallCNN", "build_model"]
 MODELS = ("cnn", "convnet")
 
 
-class SmallCNN(nn.Module):
+class _Classifier(nn.Module):
+    """``features`` (inputs (B, C, H, W) -> (B, F)) then ``classifier`` ((B, F) -> logits);
+    subclasses build both."""
+
+    features: nn.Module
+    classifier: nn.Module
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Features before the classifier, shape (B, F)."""
+        out: torch.Tensor = self.features(x)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits, shape (B, n_classes), of inputs of shape (B, C, H, W)."""
+        out: torch.Tensor = self.classifier(self.features(x))
+        return out
+
+
+class SmallCNN(_Classifier):
     """Two 5x5 conv layers (``width``, ``2 * width`` channels) with max-pooling, then an MLP.
 
     Parameters
@@ -34,18 +52,8 @@ class SmallCNN(nn.Module):
         flat = 2 * width * (h // 4) * (w // 4)
         self.classifier = nn.Sequential(nn.Linear(flat, 100), nn.ReLU(), nn.Linear(100, n_classes))
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Features before the classifier, shape (B, F)."""
-        out: torch.Tensor = self.features(x)
-        return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits, shape (B, n_classes), of inputs of shape (B, C, H, W)."""
-        out: torch.Tensor = self.classifier(self.features(x))
-        return out
-
-
-class ConvNet(nn.Module):
+class ConvNet(_Classifier):
     """The ConvNet of dataset condensation (DC, DSA, DM): ``depth`` blocks of
     conv3x3(width) - instance norm - ReLU - avg-pool(2), then one linear layer.
 
@@ -75,16 +83,6 @@ class ConvNet(nn.Module):
         layers.append(nn.Flatten())
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(width * h * w, n_classes)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Features before the classifier, shape (B, width * h * w)."""
-        out: torch.Tensor = self.features(x)
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits, shape (B, n_classes)."""
-        out: torch.Tensor = self.classifier(self.features(x))
-        return out
 
 
 def build_model(name: str, in_shape: tuple[int, int, int], n_classes: int,
