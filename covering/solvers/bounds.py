@@ -26,11 +26,19 @@ log = logging.getLogger(__name__)
 LP_MAX_EDGES = 4_000_000
 
 
+def _per_row(op: np.ufunc, values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """``op`` reduced over each CSR row of ``values`` (float64 (E,)); 0.0 for empty rows."""
+    out = np.zeros(indptr.shape[0] - 1)
+    full = np.flatnonzero(np.diff(indptr) > 0)
+    if full.size:
+        out[full] = op.reduceat(values, indptr[full])
+    return out
+
+
 def _certify(y: np.ndarray, sets: Graph) -> int:
     """ceil(sum y / max_j load_j) for y >= 0: a valid lower bound on any cover size."""
     y = np.maximum(np.asarray(y, dtype=np.float64), 0.0)
-    owner = np.repeat(np.arange(sets.n_rows), sets.degrees())
-    load = np.bincount(owner, weights=y[sets.indices], minlength=sets.n_rows)
+    load = _per_row(np.add, y[sets.indices], sets.indptr)
     scale = max(1.0, float(load.max()) if load.size else 1.0)
     value = float(y.sum()) / scale
     return max(1 if y.size else 0, math.ceil(value - 1e-9 * max(1.0, value)))
@@ -45,8 +53,7 @@ def degree_bound(g: Graph, sets: Graph | None = None) -> int:
     size = np.diff(st.indptr).astype(np.float64)
     if g.n_rows == 0:
         return 0
-    best = np.zeros(g.n_rows)
-    np.maximum.at(best, np.repeat(np.arange(g.n_rows), g.degrees()), size[g.indices])
+    best = _per_row(np.maximum, size[g.indices], g.indptr)
     y = np.divide(1.0, best, out=np.zeros_like(best), where=best > 0)
     return _certify(y, st)
 

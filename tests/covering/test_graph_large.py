@@ -57,6 +57,9 @@ def test_ivf_edges_exact_and_complete(
     assert _edges(g) == _brute(Z, eta, metric)  # the triangle-inequality pruning misses none
     for i in range(0, g.n_rows, 101):
         assert np.all(np.diff(g.dist[g.indptr[i] : g.indptr[i + 1]]) >= 0)
+    unsorted = ri.search(Z, eta, block=1000, sort=False)  # FAISS's order within rows
+    np.testing.assert_array_equal(unsorted.indptr, g.indptr)
+    assert _edges(unsorted) == _edges(g)
 
 
 def test_auto_index_uses_ivf_on_clustered_data(data: tuple[np.ndarray, np.ndarray]) -> None:
