@@ -338,6 +338,16 @@ def _dense(C: np.ndarray, eta: float, metric: str, seed: int) -> bool:
     return frac > IVF_MAX_SCAN
 
 
+def _index_kind(C: np.ndarray, metric: str, index: str, eta: float | None, seed: int) -> str:
+    """``"flat"`` or ``"ivf"`` for ``index`` over the rows ``C`` (``"auto"``: flat up to
+    ``FLAT_MAX`` rows, for L-inf, or when a sample at radius ``eta`` says pruning cannot pay)."""
+    if index != "auto":
+        return index
+    if C.shape[0] <= FLAT_MAX or FaissView.of(metric).faiss_metric == "linf":
+        return "flat"
+    return "flat" if eta is not None and _dense(C, eta, metric, seed) else "ivf"
+
+
 class RangeIndex:
     """FAISS index over candidate rows, answering exact eta-range queries.
 
@@ -374,13 +384,8 @@ class RangeIndex:
         self.shift = (C.mean(axis=0) if C.shape[0] else np.zeros(self.dim)) if shift is None \
             else np.asarray(shift, dtype=np.float64)
         C32 = _to32(C, self.shift)
-        want = index if index != "auto" else (
-            "flat" if C.shape[0] <= FLAT_MAX or self.view.faiss_metric == "linf" else "ivf")
-        if index == "auto" and want == "ivf" and eta_hint is not None and _dense(
-            C, eta_hint, metric, seed
-        ):
-            want = "flat"
-        self.index = _empty_index(C32, self.view, want, seed=seed)
+        self.index = _empty_index(C32, self.view, _index_kind(C, metric, index, eta_hint, seed),
+                                  seed=seed)
         self._ivf: faiss.IndexIVF | None = (
             self.index if isinstance(self.index, faiss.IndexIVF) else None)
         self.kind = "flat" if self._ivf is None else "ivf"
@@ -558,10 +563,9 @@ def eta_graph(
     :func:`covering.selfjoin.self_graph` does half the work (rows then list their edges by
     column); otherwise :func:`neighbours` (``sort=False``: within a row, FAISS's order).
     """
-    if FaissView.of(metric).faiss_metric == "l2" and (
-        index == "flat" or (index == "auto" and (Z.shape[0] <= FLAT_MAX
-                                                 or _dense(Z, eta, metric, seed)))
-    ):
+    if FaissView.of(metric).faiss_metric == "l2" and _index_kind(
+        Z, metric, index, eta, seed
+    ) == "flat":
         from covering.selfjoin import self_graph
 
         return self_graph(Z, eta, metric, progress=progress)
