@@ -264,7 +264,8 @@ def cover(
         Radius mode: fewest centres with every row within ``eta`` of its centre.
     k : int, optional
         Budget mode: at most ``k`` centres in all with the smallest radius found (with labels,
-        split over classes in proportion to their sizes, >= 1 each).
+        split over classes in proportion to their sizes, >= 1 each); ``k >= n`` is taken as
+        ``n`` (every row its own centre).
     metric : {"l2", "linf", "cosine"}
         ``cosine`` is ``1 - cos(x, c)``.
     method : {"auto", "greedy", "net", "milp", "kcenter"}
@@ -310,6 +311,8 @@ def cover(
     if time_limit is not None and not (time_limit > 0):
         raise ValueError(f"time_limit must be > 0, got {time_limit!r}")
     y = validate_labels(labels, n) if labels is not None else None
+    if kk is not None:
+        kk = min(kk, n)  # k >= n: every row may be its own centre (radius 0)
     resolved_backend = _resolve_backend(backend)
 
     classes = [np.arange(n, dtype=np.int64)] if y is None else [

@@ -91,15 +91,17 @@ class CoverBuilder:
         y = validate_labels(labels_chunk, b) if labels_chunk is not None else np.zeros(b, np.int64)
         Xc = np.array(Xc, copy=True)
         centre_of = np.empty(b, dtype=np.int64)
-        for v in np.unique(y):
-            local = np.flatnonzero(y == v)
-            Z = prepare(Xc[local], self.metric)
-            net = self._nets.get(int(v))
+        # every class is prepared (and so checked, e.g. zero rows under cosine) before any
+        # state changes: a chunk that is refused leaves the builder as it was
+        parts = [(int(v), local, prepare(Xc[local], self.metric))
+                 for v in np.unique(y) for local in [np.flatnonzero(y == v)]]
+        for v, local, Z in parts:
+            net = self._nets.get(v)
             if net is None:
-                net = self._nets[int(v)] = Net(self.dim, self.eta, self.metric)
+                net = self._nets[v] = Net(self.dim, self.eta, self.metric)
             cen, _ = net.add(Z, self._n + local)
             centre_of[local] = cen
-            self._touched.add(int(v))
+            self._touched.add(v)
         self._chunks.append(Xc)
         self._labels.append(y)
         self._centre_of.append(centre_of)

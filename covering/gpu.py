@@ -22,8 +22,8 @@ from collections.abc import Callable
 import faiss
 import numpy as np
 
-from covering.graph import Graph, ensure_self_loops, exact_edges
-from covering.metrics import FaissView, check_metric
+from covering.graph import Graph, _to32, ensure_self_loops, exact_edges
+from covering.metrics import FaissView, check_metric, unit_scale
 
 __all__ = ["IndexFactory", "cpu_factory", "eta_graph_gpu", "gpu_factory", "knn_eta_graph"]
 
@@ -116,10 +116,11 @@ def knn_eta_graph(
     view = FaissView.of(metric)
     fmetric = faiss.METRIC_Linf if view.faiss_metric == "linf" else faiss.METRIC_L2
     shift = Z.mean(axis=0) if n else np.zeros(dim)
-    Z32 = np.ascontiguousarray(Z - shift, dtype=np.float32)
+    scale = unit_scale(Z, shift, metric)  # a power of two: float32 squares stay finite
+    Z32 = _to32(Z, shift, scale)
     index = index_factory(dim, fmetric)
     index.add(Z32)
-    thr = view.to_faiss(eta)
+    thr = view.to_faiss(eta / scale)
     tol_c = view.tolerance(Z32, dim)
     limit = n if kmax is None else min(n, kmax)
     fallback: faiss.Index | None = None
@@ -165,7 +166,7 @@ def knn_eta_graph(
         order = np.argsort(rows, kind="stable")
         counts, ind, dist = exact_edges(
             Z[start:stop], Z, rows[order], np.concatenate(cand_d)[order],
-            np.concatenate(cand_i)[order], eta, thr, tol, view, metric,
+            np.concatenate(cand_i)[order], eta, thr, tol, view, metric, scale=scale,
         )
         indptr[start + 1 : stop + 1] = counts
         cols.append(ind)

@@ -23,7 +23,7 @@ from typing import Any, cast
 import faiss
 import numpy as np
 
-from covering.metrics import FaissView, exact_distances
+from covering.metrics import FaissView, exact_distances, pow2_scale, unit_scale
 
 __all__ = [
     "Graph",
@@ -262,8 +262,12 @@ def _probe_keys(
     return keys
 
 
-def _to32(Z: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(Z - shift, dtype=np.float32)
+def _to32(Z: np.ndarray, shift: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """``(Z - shift) / scale`` in float32 (``scale`` a power of two: the division is exact)."""
+    D = Z - shift
+    if scale != 1.0:
+        D /= scale
+    return np.ascontiguousarray(D, dtype=np.float32)
 
 
 def exact_edges(
@@ -279,6 +283,7 @@ def exact_edges(
     metric: str,
     *,
     sort: bool = True,
+    scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Turn FAISS candidates of a block of queries into exact edges, grouped by row.
 
@@ -294,11 +299,14 @@ def exact_edges(
     D : ndarray of float32, shape (e,), FAISS values
     Ind : ndarray of int, shape (e,), candidate columns
     eta, thr, tol : float
-        Radius (metric units), threshold and error bound (FAISS units).
+        Radius (metric units), threshold and error bound (FAISS units: of the rows divided by
+        ``scale``).
     view : FaissView
     metric : str
     sort : bool
         Sort each row's edges by distance (otherwise FAISS's order within the row).
+    scale : float
+        The power of two FAISS's rows were divided by (distances are multiplied back).
 
     Returns
     -------
@@ -310,7 +318,7 @@ def exact_edges(
     D = np.asarray(D, dtype=np.float32)
     keep = np.float32(np.nextafter(np.float32(thr - tol), np.float32(-np.inf))) >= D
     band = np.flatnonzero(~keep)
-    dist = view.from_faiss(D)
+    dist = view.from_faiss(D) * scale
     if band.size:
         exact = exact_distances(Q[rows[band]], C[Ind[band]], metric)
         dist[band] = exact
@@ -330,9 +338,11 @@ def _dense(C: np.ndarray, eta: float, metric: str, seed: int) -> bool:
     m = C.shape[0]
     q = C[rng.choice(m, size=min(m, 64), replace=False)]
     c = C[rng.choice(m, size=min(m, 2048), replace=False)]
+    s = pow2_scale(max(float(np.abs(q).max()), float(np.abs(c).max())))
+    q, c = q / s, c / s  # unit scale: the squares below neither overflow nor vanish
     # L2 distances of the sample (cosine: between unit vectors; linf: never pruned by IVF)
     d2 = (q * q).sum(axis=1)[:, None] + (c * c).sum(axis=1)[None, :] - 2.0 * (q @ c.T)
-    r = float(np.sqrt(2.0 * eta)) if metric == "cosine" else float(eta)
+    r = (float(np.sqrt(2.0 * eta)) if metric == "cosine" else float(eta)) / s
     frac = float(np.mean(d2 <= (DENSE_REACH * r) ** 2))
     log.debug("auto index: a sample has %.1f%% of rows within %g eta", 100 * frac, DENSE_REACH)
     return frac > IVF_MAX_SCAN
@@ -360,6 +370,10 @@ class RangeIndex:
     shift : ndarray of float64, shape (d,), optional
         Translation applied before the float32 cast (default: the mean of ``C``); centring
         shrinks norms and so FAISS's rounding error.
+    scale : float, optional
+        Power of two the centred rows are divided by before the cast (default: the one that
+        brings ``C - shift`` to unit scale, :func:`covering.metrics.unit_scale`), so that
+        FAISS's squares neither overflow nor vanish in float32.
     seed : int
         Seed of the IVF's k-means.
     eta_hint : float, optional
@@ -375,6 +389,7 @@ class RangeIndex:
         *,
         index: str = "auto",
         shift: np.ndarray | None = None,
+        scale: float | None = None,
         seed: int = 0,
         eta_hint: float | None = None,
     ) -> None:
@@ -383,7 +398,8 @@ class RangeIndex:
         self.dim = int(C.shape[1])
         self.shift = (C.mean(axis=0) if C.shape[0] else np.zeros(self.dim)) if shift is None \
             else np.asarray(shift, dtype=np.float64)
-        C32 = _to32(C, self.shift)
+        self.scale = unit_scale(C, self.shift, metric) if scale is None else float(scale)
+        C32 = _to32(C, self.shift, self.scale)
         self.index = _empty_index(C32, self.view, _index_kind(C, metric, index, eta_hint, seed),
                                   seed=seed)
         self._ivf: faiss.IndexIVF | None = (
@@ -406,7 +422,7 @@ class RangeIndex:
 
     def add(self, C_more: np.ndarray) -> None:
         """Append candidate rows (prepared float64 (k, d))."""
-        C32 = _to32(C_more, self.shift)
+        C32 = _to32(C_more, self.shift, self.scale)
         if self._ivf is not None:
             self._radii = _add_ivf(self._ivf, C32, self._radii)
             self._sizes = self._list_sizes()
@@ -424,7 +440,7 @@ class RangeIndex:
     def _to_flat(self) -> None:
         """Replace the IVF index by a flat one (pruning would not pay off)."""
         flat = faiss.IndexFlat(self.dim, faiss.METRIC_L2)
-        flat.add(_to32(self.C, self.shift))
+        flat.add(_to32(self.C, self.shift, self.scale))
         self.index, self.kind, self._radii, self._ivf = flat, "flat", None, None
 
     def _range(self, q32: np.ndarray, radius: float, tol: float) -> tuple[
@@ -475,13 +491,13 @@ class RangeIndex:
         """
         view, metric, C = self.view, self.metric, self.C
         nq = Q.shape[0]
-        thr = view.to_faiss(eta)
+        thr = view.to_faiss(eta / self.scale)
         indptr = np.zeros(nq + 1, dtype=np.int64)
         cols: list[np.ndarray] = []
         dists: list[np.ndarray] = []
         for start in range(0, nq, block):
             stop = min(nq, start + block)
-            q32 = _to32(Q[start:stop], self.shift)
+            q32 = _to32(Q[start:stop], self.shift, self.scale)
             tol = max(self.tol, view.tolerance(q32, self.dim))
             radius = float(np.nextafter(np.float32(thr + tol), np.float32(np.inf)))
             if self.size == 0:
@@ -491,7 +507,7 @@ class RangeIndex:
             per_row = np.asarray(np.diff(np.asarray(lims, dtype=np.int64)), dtype=np.int64)
             rows = np.repeat(np.arange(stop - start, dtype=np.int64), per_row)
             counts, ind, dist = exact_edges(Q[start:stop], C, rows, D, Ind, eta, thr, tol,
-                                            view, metric, sort=sort)
+                                            view, metric, sort=sort, scale=self.scale)
             indptr[start + 1 : stop + 1] = counts
             # int32 while accumulating: the final concatenation is the memory peak
             cols.append(ind.astype(np.int32) if self.size < 2**31 else ind)

@@ -13,10 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["METRICS", "FaissView", "check_metric", "exact_distances", "prepare"]
+__all__ = ["METRICS", "FaissView", "check_metric", "exact_distances", "pow2_scale", "prepare",
+           "unit_scale"]
 
 METRICS = ("l2", "linf", "cosine")
 _U32 = float(np.finfo(np.float32).eps) / 2  # unit round-off of float32
+#: sums of squares outside [_SS_LOW, _SS_HIGH] may have lost digits to underflow or overflow:
+#: those rows are recomputed on rescaled values (see :func:`exact_distances`)
+_SS_LOW = 2.0**-900
+_SS_HIGH = 2.0**900
 
 
 def check_metric(metric: str) -> str:
@@ -41,6 +46,8 @@ def prepare(X: np.ndarray, metric: str) -> np.ndarray:
     """
     Z = np.asarray(X, dtype=np.float64)
     if metric == "cosine":
+        # rows scaled by a power of two first (exact): norms neither overflow nor underflow
+        Z = Z / _row_pow2(np.abs(Z).max(axis=1, initial=0.0))[:, None]
         norms = np.linalg.norm(Z, axis=1, keepdims=True)
         if np.any(norms == 0):
             raise ValueError("cosine metric: X has all-zero rows (their cosine is undefined)")
@@ -48,8 +55,40 @@ def prepare(X: np.ndarray, metric: str) -> np.ndarray:
     return Z
 
 
+def pow2_scale(maxabs: float) -> float:
+    """A power of two ``s`` with ``maxabs / s`` in [1, 2); 1.0 when ``maxabs`` is 0 or not
+    finite. Dividing by ``s`` is exact in floating point (barring subnormals), so distances and
+    comparisons scale exactly."""
+    m = float(maxabs)
+    if not (m > 0 and np.isfinite(m)):
+        return 1.0
+    return float(np.ldexp(1.0, int(np.frexp(m)[1]) - 1))
+
+
+def _row_pow2(maxabs: np.ndarray) -> np.ndarray:
+    """:func:`pow2_scale` of each entry of ``maxabs`` (float64 (n,))."""
+    ok = (maxabs > 0) & np.isfinite(maxabs)
+    out = np.ones(maxabs.shape[0])
+    out[ok] = np.ldexp(1.0, np.frexp(maxabs[ok])[1] - 1)
+    return out
+
+
+def unit_scale(Z: np.ndarray, shift: np.ndarray, metric: str) -> float:
+    """The power of two that brings the rows ``Z - shift`` (float64 (n, d)) to unit scale for
+    FAISS's float32 arithmetic (squares of values near 1e20 overflow float32, near 1e-20
+    vanish); 1.0 for cosine (unit rows already) or no rows."""
+    if metric == "cosine" or Z.shape[0] == 0:
+        return 1.0
+    hi = float(np.abs(Z.max(axis=0) - shift).max())
+    return pow2_scale(max(hi, float(np.abs(Z.min(axis=0) - shift).max())))
+
+
 def exact_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
     """Row-wise exact distances ``d(A[i], B[i])`` in float64.
+
+    L2 is ``sqrt(sum((a - b)^2))``; rows whose sum of squares may have under- or overflowed
+    (values beyond ~1e+-150) are recomputed on values divided by a power of two, which is the
+    same formula without the lost digits.
 
     Parameters
     ----------
@@ -60,14 +99,36 @@ def exact_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
     -------
     ndarray of float64, shape (e,)
     """
-    if metric == "linf":
-        if A.shape[0] == 0:
-            return np.zeros(0)
-        return np.abs(A - B).max(axis=1)
     if metric == "cosine":
         return 1.0 - np.einsum("ij,ij->i", A, B)
+    if A.shape[0] == 0:
+        return np.zeros(0)
+    with np.errstate(over="ignore", under="ignore"):  # a distance past 1.8e308 is inf
+        return _exact_l2_linf(A, B, metric)
+
+
+def _exact_l2_linf(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
     diff = A - B
-    return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    if metric == "linf":
+        out = np.abs(diff).max(axis=1)
+        bad = np.flatnonzero(~np.isfinite(out))  # A - B overflowed
+    else:
+        ss = np.einsum("ij,ij->i", diff, diff)
+        out = np.sqrt(ss)
+        bad = np.flatnonzero(~((ss >= _SS_LOW) & (ss <= _SS_HIGH)) & (ss != 0))
+        tiny = np.flatnonzero(ss == 0)  # identical rows, or squares that all underflowed
+        if tiny.size:
+            bad = np.union1d(bad, tiny[np.any(diff[tiny] != 0, axis=1)])
+    if bad.size:
+        # the same formula on rows divided by a power of two (exact): no overflow, no underflow
+        top = np.maximum(np.abs(A[bad]).max(axis=1), np.abs(B[bad]).max(axis=1))
+        s = _row_pow2(top)[:, None]
+        d = A[bad] / s - B[bad] / s
+        if metric == "linf":
+            out[bad] = np.abs(d).max(axis=1) * s[:, 0]
+        else:
+            out[bad] = np.sqrt(np.einsum("ij,ij->i", d, d)) * s[:, 0]
+    return out
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from covering.graph import Graph
-from covering.metrics import FaissView, exact_distances
+from covering.metrics import FaissView, exact_distances, pow2_scale
 
 __all__ = ["self_graph"]
 
@@ -32,18 +32,26 @@ log = logging.getLogger(__name__)
 BLOCK = 2048
 
 
-def _float32_view(Z: np.ndarray, chunk: int = 1024) -> np.ndarray:
+def _float32_view(Z: np.ndarray, *, scaled: bool = True, chunk: int = 1024) -> tuple[
+    np.ndarray, float
+]:
     """Centred float32 copy of ``Z`` (float64 (m, d)) without its constant columns, (m, d').
 
+    With ``scaled``, divided by a power of two ``scale`` (returned; else 1.0) that brings it
+    to unit scale (exact; FAISS's float32 squares then neither overflow nor vanish).
+
     Built ``chunk`` rows at a time, so the float64 temporaries stay in cache."""
-    varying = np.flatnonzero(Z.max(axis=0) != Z.min(axis=0))
+    hi, lo = Z.max(axis=0), Z.min(axis=0)
+    varying = np.flatnonzero(hi != lo)
     if varying.size == 0:  # all rows equal: one zero column keeps FAISS's shapes valid
-        return np.zeros((Z.shape[0], 1), dtype=np.float32)
+        return np.zeros((Z.shape[0], 1), dtype=np.float32), 1.0
     mean = Z.mean(axis=0)[varying]
+    scale = pow2_scale(max(float(np.abs(hi[varying] - mean).max()),
+                           float(np.abs(lo[varying] - mean).max()))) if scaled else 1.0
     out = np.empty((Z.shape[0], varying.size), dtype=np.float32)
     for s in range(0, Z.shape[0], chunk):
-        out[s : s + chunk] = Z[s : s + chunk, varying] - mean
-    return out
+        out[s : s + chunk] = (Z[s : s + chunk, varying] - mean) / scale
+    return out, scale
 
 
 def _range_block(Z32: np.ndarray, s: int, e: int, radius: float) -> tuple[
@@ -95,12 +103,12 @@ def self_graph(
     if view.faiss_metric != "l2":
         raise ValueError(f"self_graph supports l2 and cosine, not {metric!r}")
     m = Z.shape[0]
-    Z32 = _float32_view(Z)
+    Z32, scale = _float32_view(Z, scaled=metric == "l2")  # cosine: unit rows already
     dim = Z32.shape[1]
     sq = np.einsum("ij,ij->i", Z32, Z32, dtype=np.float64)
     top = np.array(sq.max())
     tol = float(view.pair_tolerance(top, top, dim))  # = view.tolerance(Z32, dim)
-    thr = view.to_faiss(eta)
+    thr = view.to_faiss(eta / scale)
     radius = float(np.nextafter(np.float32(thr + tol), np.float32(np.inf)))
     sure = np.float32(np.nextafter(np.float32(thr - tol), np.float32(-np.inf)))
     rows_u: list[np.ndarray] = []
@@ -112,7 +120,7 @@ def self_graph(
         rows = np.repeat(np.arange(s, e, dtype=np.int64), np.diff(lims))
         upper = cols > rows  # the diagonal is added below, the lower part by mirroring
         rows, cols, D = rows[upper], cols[upper], D[upper]
-        dist = view.from_faiss(D)
+        dist = view.from_faiss(D) * scale
         band = np.flatnonzero(sure < D)
         if band.size:
             # the error bound at each pair's own norms: most of the band is decided by it

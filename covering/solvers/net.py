@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from covering.graph import BLOCK, Graph, RangeIndex, neighbours
+from covering.metrics import unit_scale
 
 __all__ = ["Net", "net_cover"]
 
@@ -72,7 +73,8 @@ class Net:
             return centre, dist
         if self._index is None:
             shift = Z.mean(axis=0) if self._shift is None else self._shift
-            self._index = RangeIndex(Z[:0], self.metric, index="flat", shift=shift)
+            self._index = RangeIndex(Z[:0], self.metric, index="flat", shift=shift,
+                                     scale=unit_scale(Z, shift, self.metric))
         known = np.asarray(self.centre_ids, dtype=np.int64)
         for start in range(0, b, BLOCK):
             stop = min(b, start + BLOCK)

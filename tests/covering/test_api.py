@@ -161,3 +161,38 @@ def test_split_budget(k, sizes):
     assert np.all(share >= 1) and np.all(share <= sizes_a)
     if k <= sizes_a.sum():
         assert share.sum() == k
+
+
+@pytest.mark.parametrize("metric", ["l2", "linf", "cosine"])
+@pytest.mark.parametrize("exponent", [-600, -70, 70, 600])
+def test_cover_is_scale_invariant(metric, exponent):
+    """Scaling X and eta by a power of two changes no decision: the same cover, far beyond
+    float32's range (squares of 1e20 overflow it, of 1e-20 vanish) and float64's squares."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 4))
+    eta = ETA[metric] if metric == "cosine" else 0.8
+    s = 2.0**exponent
+    ref = covering.cover(X, eta=eta, metric=metric)
+    got = covering.cover(X * s, eta=eta if metric == "cosine" else eta * s, metric=metric)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    np.testing.assert_array_equal(got.assignment, ref.assignment)
+    assert got.lower_bound == ref.lower_bound and got.optimal == ref.optimal
+    assert got.radius == pytest.approx(ref.radius * (1.0 if metric == "cosine" else s))
+
+
+def test_tiny_values_are_not_rounded_to_zero():
+    # squares of 1e-170 underflow float64: the distance must not
+    T = np.array([[0.0], [1e-170], [3e-170]])
+    cov = covering.cover(T, eta=1e-170)
+    centre = T[cov.indices[cov.assignment], 0]
+    assert np.all(np.abs(T[:, 0] - centre) <= 1e-170)
+    assert cov.size == 2 and cov.radius == pytest.approx(1e-170)
+
+
+def test_huge_k_means_every_row():
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    for k in (100, 2**63 - 1, 10**30):
+        cov = covering.cover(X, k=k)
+        assert cov.size == 100 and cov.radius == 0.0
+    y = np.repeat([0, 1, 2], [30, 30, 40])
+    assert covering.cover(X, y, k=10**30).size == 100

@@ -75,3 +75,14 @@ def test_builder_label_consistency():
         b.add(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="eta"):
         CoverBuilder(2, -1.0)
+
+
+def test_refused_chunk_leaves_the_builder_unchanged():
+    b = CoverBuilder(2, 0.01, metric="cosine")
+    b.add(np.array([[1.0, 0.0]]), np.array([0]))
+    with pytest.raises(ValueError, match="zero rows"):
+        b.add(np.array([[0.0, 1.0], [0.0, 0.0]]), np.array([0, 1]))  # class 1 has a zero row
+    assert (b.n, b.size) == (1, 1)
+    b.add(np.array([[-1.0, 0.0], [0.0, 1.0]]), np.array([0, 0]))
+    cov = b.cover()
+    assert cov.size == 3 and cov.radius <= 0.01
