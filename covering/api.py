@@ -63,6 +63,9 @@ def validate_X(X: object) -> np.ndarray:
     ValueError
         Not a 2-D real numeric array, empty, or containing NaN/inf.
     """
+    if isinstance(X, np.ma.MaskedArray):
+        raise ValueError("X is a masked array: fill or drop the masked rows first "
+                         "(e.g. X.filled(...) or X.compressed())")
     if isinstance(X, np.ndarray):
         arr = X
     else:
@@ -99,6 +102,8 @@ def validate_labels(labels: object, n: int) -> np.ndarray:
         raise ValueError(f"labels must be 1-D, got shape {y.shape}")
     if y.shape[0] != n:
         raise ValueError(f"labels have length {y.shape[0]} but X has {n} rows")
+    if y.dtype.kind == "u" and y.size and int(y.max()) > np.iinfo(np.int64).max:
+        raise ValueError("labels must fit int64: got unsigned values >= 2**63")
     return y.astype(np.int64)
 
 
@@ -310,6 +315,10 @@ def cover(
         raise ValueError(f"budget mode (k) uses method 'kcenter' or 'auto', not {method!r}")
     if time_limit is not None and not (time_limit > 0):
         raise ValueError(f"time_limit must be > 0, got {time_limit!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not (
+        0 <= int(seed) < 2**31
+    ):
+        raise ValueError(f"seed must be an integer in [0, 2**31), got {seed!r}")
     y = validate_labels(labels, n) if labels is not None else None
     if kk is not None:
         kk = min(kk, n)  # k >= n: every row may be its own centre (radius 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -26,6 +26,12 @@ __all__ = [
 #: covers with more centres than this leave ``centres`` out and point to a ``payload``
 INLINE_MAX_CENTRES = 100_000
 
+#: integers that fit the int64 arrays they become
+_Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+_Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
+#: finite, non-negative floats (JSON has no inf/NaN; Python's json would write them anyway)
+_Length = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -40,39 +46,39 @@ class EngineModel(_Strict):
 
 class DatasetModel(_Strict):
     fingerprint: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
-    n: int = Field(ge=1)
-    dim: int = Field(ge=1)
+    n: int = Field(ge=1, le=2**63 - 1)
+    dim: int = Field(ge=1, le=2**63 - 1)
     dtype: str
     labels_fingerprint: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
 
 class ParamsModel(_Strict):
     metric: Literal["l2", "linf", "cosine"]
-    eta: float | None = Field(default=None, gt=0)
-    k: int | None = Field(default=None, ge=1)
+    eta: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    k: int | None = Field(default=None, ge=1, le=2**63 - 1)
     method: str
-    seed: int = 0
+    seed: _Int64 = 0
 
 
 class ClassStats(_Strict):
-    size: int = Field(ge=0)
-    radius: float = Field(ge=0)
+    size: _Count
+    radius: _Length
 
 
 class StatsModel(_Strict):
-    size: int = Field(ge=0)
-    radius: float = Field(ge=0)
-    lower_bound: int | None = None
-    seconds: float = Field(ge=0)
+    size: _Count
+    radius: _Length
+    lower_bound: _Count | None = None
+    seconds: _Length
     per_class: dict[str, ClassStats] = Field(default_factory=dict)
     optimal: bool | None = None
     notes: list[str] = Field(default_factory=list)
 
 
 class CentresModel(_Strict):
-    indices: list[int]
-    weights: list[int]
-    labels: list[int] | None = None
+    indices: list[_Count]
+    weights: list[_Count]
+    labels: list[_Int64] | None = None
 
     @model_validator(mode="after")
     def _same_length(self) -> CentresModel:
@@ -115,6 +121,15 @@ class Manifest(_Strict):
                 raise ValueError("centre weights do not sum to dataset.n")
             if len(self.centres.indices) != self.stats.size:
                 raise ValueError("stats.size differs from the number of centres")
+            idx = self.centres.indices
+            if idx and max(idx) >= self.dataset.n:
+                raise ValueError("a centre index is >= dataset.n")
+            if len(set(idx)) != len(idx):
+                raise ValueError("centre indices are not unique")
+        if self.params.eta is not None and self.stats.radius > self.params.eta:
+            raise ValueError("stats.radius exceeds params.eta: not a cover at radius eta")
+        if (self.params.eta is None) == (self.params.k is None):
+            raise ValueError("params needs exactly one of eta (radius mode) and k (budget mode)")
         return self
 
     @classmethod

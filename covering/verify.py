@@ -50,6 +50,10 @@ def _check_labels(labels: np.ndarray | None, n: int) -> np.ndarray | None:
     y = np.asarray(labels)
     if y.ndim != 1 or y.shape[0] != n:
         raise CoverError(f"labels have shape {y.shape}, expected ({n},)")
+    if y.dtype.kind not in "iub" or (
+        y.dtype.kind == "u" and y.size and int(y.max()) > np.iinfo(np.int64).max
+    ):
+        raise CoverError(f"labels must be integers that fit int64, got dtype {y.dtype}")
     return y.astype(np.int64)
 
 
@@ -64,7 +68,8 @@ def verify(
 
     Checks, exactly: shapes; centre indices unique and in range; assignment in range; weights
     equal the assignment counts (so they sum to n); every row has the label of its centre; and
-    ``d(X[i], centre) <= cover.eta`` for every row, computed in float64.
+    ``d(X[i], centre) <= cover.eta`` for every row, computed in float64; and that the cover's
+    recorded ``radius`` is at least the largest of these distances and at most ``eta``.
 
     Parameters
     ----------
@@ -76,6 +81,8 @@ def verify(
         ``assigned_distances(X, indices[assignment], metric)`` when the caller has just
         computed it (saves the second pass; the check on it is the same).
     """
+    if not isinstance(cover, Cover):
+        raise CoverError(f"cover must be a covering.Cover, got {type(cover).__name__}")
     X = np.asarray(X) if not isinstance(X, np.memmap) else X
     if X.ndim != 2:
         raise CoverError(f"X must be 2-D, got shape {X.shape}")
@@ -116,6 +123,12 @@ def verify(
         i = int(over[0])
         raise CoverError(f"row {i} is at distance {d[i]!r} > eta={cover.eta!r} from its centre "
                          f"{int(idx[a[i]])} ({over.size} rows violate the radius)")
+    top = float(d.max()) if d.size else 0.0
+    r, e = float(cover.radius), float(cover.eta)
+    slack = 1e-12 * max(abs(r), abs(top), abs(e))
+    if not (top <= r + slack and r <= e + slack):
+        raise CoverError(f"the cover records radius {cover.radius!r} (eta {cover.eta!r}), but "
+                         f"its largest distance is {top!r}")
 
 
 def verify_centres(

@@ -133,6 +133,12 @@ def test_progress_reports_stages():
         ({"X": np.zeros((3, 2)), "k": 2, "method": "net"}, "budget mode"),
         ({"X": np.array([["a", "b"]]), "eta": 1.0}, "numeric"),
         ({"X": np.zeros((3, 2)), "eta": 1.0, "metric": "cosine"}, "zero rows"),
+        ({"X": np.ma.masked_array(np.zeros((3, 2))), "eta": 1.0}, "masked"),
+        ({"X": np.zeros((3, 2)), "labels": np.array([0, 2**63, 1], dtype=np.uint64),
+          "eta": 1.0}, "int64"),
+        ({"X": np.zeros((3, 2)), "eta": 1.0, "seed": "a"}, "seed"),
+        ({"X": np.zeros((3, 2)), "eta": 1.0, "seed": -1}, "seed"),
+        ({"X": np.zeros((3, 2)), "eta": 1.0, "seed": 1.5}, "seed"),
     ],
 )
 def test_bad_input_raises_value_error(kwargs, match):

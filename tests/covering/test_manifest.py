@@ -74,6 +74,13 @@ def test_payload_form(cov):
         lambda d: d.update(centres=None),
         lambda d: d.update(unexpected=1),
         lambda d: d["params"].update(metric="l7"),
+        lambda d: d["centres"]["indices"].__setitem__(0, 2**70),  # past int64
+        lambda d: d["centres"]["labels"].__setitem__(0, -(2**70)),
+        lambda d: d["centres"]["indices"].__setitem__(0, d["dataset"]["n"]),  # out of range
+        lambda d: d["centres"]["indices"].__setitem__(1, d["centres"]["indices"][0]),
+        lambda d: d["params"].update(eta=float("inf")),
+        lambda d: d["params"].update(k=5),  # both eta and k
+        lambda d: d["stats"].update(radius=d["params"]["eta"] * 2),  # radius > eta
     ],
 )
 def test_invalid_manifests_rejected(cov, mutate):

@@ -74,3 +74,21 @@ def test_verify_centres_detects_uncovered():
     X = np.array([[0.0], [1.0], [10.0]])
     with pytest.raises(CoverError, match="row 2"):
         verify_centres(X, np.array([0]), 1.0, "l2")
+
+
+def test_detects_inconsistent_radius_claims(case):
+    X, y, cov = case
+    with pytest.raises(CoverError, match="records radius"):
+        verify(X, _tamper(cov, radius=cov.eta * 2), y)  # a radius past eta
+    with pytest.raises(CoverError, match="records radius"):
+        verify(X, _tamper(cov, radius=cov.radius / 2), y)  # understated
+
+
+def test_refuses_non_covers_and_non_integer_labels(case):
+    X, y, cov = case
+    with pytest.raises(CoverError, match=r"covering\.Cover"):
+        verify(X, "foo")  # type: ignore[arg-type]
+    with pytest.raises(CoverError, match="integers"):
+        verify(X, cov, y + 0.4)
+    with pytest.raises(CoverError, match="integers"):
+        verify(X, cov, y.astype(str))
