@@ -64,6 +64,7 @@ def cover_cmd(
     """Compute a verified cover and write its manifest (and .npz arrays when large)."""
     import covering
 
+    _check_output(output)
     if labels and len(labels) != len(x):
         raise UsageError(f"{len(x)} embedding file(s) but {len(labels)} label file(s)")
     if ray:
@@ -89,6 +90,17 @@ def cover_cmd(
     typer.echo(cov.summary())
 
 
+def _check_output(output: Path) -> None:
+    """Refuse, before any work, an output the manifest cannot be written to."""
+    if output.suffix == ".npz":
+        raise UsageError(f"--output {output}: the manifest is JSON and its arrays go to "
+                         "<output>.npz: name it e.g. cover.json")
+    if output.is_dir():
+        raise UsageError(f"--output {output} is a directory: give a file name")
+    if not output.parent.is_dir():
+        raise UsageError(f"--output {output}: directory {output.parent} does not exist")
+
+
 def write_manifest(output: Path, cov: Cover, *, force_arrays: bool = False) -> Manifest:
     """Write ``output`` (JSON) and, when large or asked, ``output`` with suffix ``.npz``."""
     inline = cov.size <= INLINE_MAX_CENTRES
@@ -109,6 +121,8 @@ def verify_cmd(
     labels: Annotated[Path | None, typer.Option(help="labels .npy")] = None,
 ) -> None:
     """Exit 0 when the cover is valid for X, 1 with the first violation otherwise."""
+    from pydantic import ValidationError
+
     import covering
 
     X = load_npy(x)
@@ -117,6 +131,10 @@ def verify_cmd(
         m = Manifest.model_validate_json(Path(manifest).read_bytes())
     except OSError as exc:
         raise UsageError(f"{manifest}: {exc.strerror}") from None
+    except ValidationError as exc:
+        raise UsageError(f"{manifest}: not a valid cover manifest: {_one_line(exc)}") from None
+    if y is not None and m.dataset.labels_fingerprint is None:
+        raise UsageError("the manifest's cover is unlabelled: --labels does not apply")
     try:
         _verify_manifest(X, y, m, Path(manifest).parent, covering)
     except CoverError as exc:
@@ -137,6 +155,9 @@ def _verify_manifest(X: np.ndarray, y: np.ndarray | None, m: Manifest, base: Pat
         raise CoverError("X's fingerprint differs from the manifest's dataset fingerprint")
     if m.dataset.labels_fingerprint is not None and y is None:
         raise CoverError("the cover is labelled: pass --labels")
+    if y is not None and fingerprint(y) != m.dataset.labels_fingerprint:
+        raise CoverError("the labels' fingerprint differs from the manifest's "
+                         "dataset.labels_fingerprint")
     eta = m.params.eta if m.params.eta is not None else m.stats.radius
     arrays: dict[str, np.ndarray] | None = None
     if m.payload is not None:
@@ -170,6 +191,15 @@ def bench_cmd(
     run_cli(quick=quick, json_out=json_out, only=only, methods=methods)
 
 
+def _one_line(exc: Exception) -> str:
+    """A pydantic ``ValidationError`` (or any error) as one line: ``loc: message; ...``."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'manifest'}: "
+                         f"{e.get('msg', '')}" for e in errors())
+    return " ".join(str(exc).split())
+
+
 def _load_plugins() -> None:
     for ep in entry_points(group="covering.commands"):
         try:
@@ -189,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (ValueError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_one_line(exc)}", err=True)
         return 2
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

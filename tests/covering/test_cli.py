@@ -64,16 +64,21 @@ def test_verify_reports_violation(files, capsys):
         (["cover", "{d}/pickle.npy", "--eta", "1", "-o", "{d}/o.json"], "numeric"),
         (["cover", "{d}/X.npy", "--k", "1", "--labels", "{d}/y.npy", "-o", "{d}/o.json"],
          "classes"),
+        (["cover", "{d}/X.npy", "--eta", "1", "--arrays", "-o", "{d}/o.npz"], "JSON"),
+        (["cover", "{d}/X.npy", "--eta", "1", "-o", "{d}"], "directory"),
+        (["verify", "{d}/X.npy", "{d}/bad.json"], "not a valid cover manifest"),
     ],
 )
 def test_errors_are_one_line_exit_2(files, args, needle, capsys):
     np.save(files / "short.npy", np.zeros(3, dtype=np.int64))
     np.save(files / "pickle.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (files / "bad.json").write_text('{"kind": "cover-manifest", "schema_version": 7}')
     argv = [a.format(d=files) for a in args]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert needle in err
     assert len(err.strip().splitlines()) == 1
+    assert not [p for p in files.iterdir() if p.name.endswith(".tmp")]  # nothing half-written
 
 
 def test_error_in_a_real_process_has_no_traceback(files):
@@ -85,3 +90,16 @@ def test_error_in_a_real_process_has_no_traceback(files):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: eta")
+
+
+def test_verify_checks_the_labels(files, capsys):
+    out = files / "c.json"
+    X, y = str(files / "X.npy"), str(files / "y.npy")
+    assert main(["cover", X, "--labels", y, "--eta", "0.5", "-o", str(out)]) == 0
+    np.save(files / "y2.npy", np.roll(np.load(files / "y.npy"), 1))
+    assert main(["verify", X, str(out), "--labels", str(files / "y2.npy")]) == 1
+    assert "fingerprint" in capsys.readouterr().err
+    plain = files / "plain.json"
+    assert main(["cover", X, "--eta", "0.5", "-o", str(plain)]) == 0
+    assert main(["verify", X, str(plain), "--labels", y]) == 2  # an unlabelled cover
+    assert "unlabelled" in capsys.readouterr().err
