@@ -18,6 +18,7 @@ from covering.metrics import check_metric, prepare
 from covering.progress import ProgressArg, Reporter
 from covering.result import Cover, CoverError
 from covering.solvers import (
+    allocate_budget,
     farthest_first,
     greedy_cover,
     kcenter_cover,
@@ -38,6 +39,10 @@ AUTO_MILP_MAX_ROWS = 20_000
 AUTO_MILP_MAX_EDGES = 3_000_000
 #: auto: MILP polish time per class (seconds) unless ``time_limit`` says otherwise
 AUTO_MILP_SECONDS = 10.0
+#: budget mode with classes: up to this many bytes of prepared float64 rows, ``k`` is split by
+#: a farthest-first traversal over all classes (:func:`covering.solvers.allocate_budget`, which
+#: holds every class at once); above it, in proportion to the class sizes (:func:`split_budget`)
+ALLOCATE_MAX_BYTES = 2 << 30
 _FLOAT_KINDS = "fiub"
 
 
@@ -269,7 +274,8 @@ def cover(
         Radius mode: fewest centres with every row within ``eta`` of its centre.
     k : int, optional
         Budget mode: at most ``k`` centres in all with the smallest radius found (with labels,
-        split over classes in proportion to their sizes, >= 1 each); ``k >= n`` is taken as
+        split over classes by a farthest-first traversal over all of them, >= 1 each, so
+        tight classes do not take centres that spread ones need); ``k >= n`` is taken as
         ``n`` (every row its own centre).
     metric : {"l2", "linf", "cosine"}
         ``cosine`` is ``1 - cos(x, c)``.
@@ -328,10 +334,18 @@ def cover(
         np.flatnonzero(y == v) for v in np.unique(y)
     ]
     budgets = None
+    prepared: dict[int, np.ndarray] = {}
+    notes: list[str] = []
     if kk is not None:
-        if y is None and kk < 1:
-            raise ValueError("k must be >= 1")
-        budgets = split_budget(kk, np.array([c.shape[0] for c in classes]))
+        sizes = np.array([c.shape[0] for c in classes])
+        budgets = split_budget(kk, sizes)  # also checks k >= number of classes
+        if len(classes) > 1 and n * dim * 8 <= ALLOCATE_MAX_BYTES:
+            prepared = {ci: prepare(Xv[rows], metric) for ci, rows in enumerate(classes)}
+            budgets = allocate_budget([prepared[ci] for ci in range(len(classes))], kk, metric,
+                                      seed=seed)
+        elif len(classes) > 1:
+            notes.append("budget split in proportion to class sizes (the data is too large "
+                         "to allocate it by farthest-first over all classes)")
 
     report = Reporter(progress)
     centre_rows: list[np.ndarray] = []
@@ -339,11 +353,10 @@ def cover(
     lbs: list[int | None] = []
     used: set[str] = set()
     optimal: list[bool | None] = []
-    notes: list[str] = []
     base = 0
     try:
         for ci, rows in enumerate(classes):
-            Z = prepare(Xv[rows], metric)
+            Z = prepared.pop(ci) if ci in prepared else prepare(Xv[rows], metric)
             release_pages(Xv)
             if budgets is not None:
                 c, near, _ = kcenter_cover(Z, int(budgets[ci]), metric, seed=seed)

@@ -2,12 +2,13 @@
 
 from covering.solvers.bounds import lower_bound
 from covering.solvers.greedy import greedy_cover, remove_redundant
-from covering.solvers.kcenter import farthest_first, kcenter_cover
+from covering.solvers.kcenter import allocate_budget, farthest_first, kcenter_cover
 from covering.solvers.milp import MilpResult, milp_cover
 from covering.solvers.net import net_cover
 
 __all__ = [
     "MilpResult",
+    "allocate_budget",
     "farthest_first",
     "greedy_cover",
     "kcenter_cover",

@@ -4,10 +4,16 @@ Farthest-first traversal (Gonzalez 1985; the k-center greedy of Sener & Savarese
 ``r_ff`` within 2x of the optimal k-center radius. The radius is then shrunk by bisection on eta
 in ``[r_ff / 2, r_ff]`` with the greedy set-cover solver on the exact eta-graph, and any budget
 left over is spent by continuing farthest-first from the resulting centres.
+
+With classes, :func:`allocate_budget` splits ``k`` by running farthest-first over all classes at
+once (each step serves the class whose farthest row is farthest): the largest radius over the
+classes is then within 2x of the best label-respecting k-center radius, whatever the classes'
+sizes and spreads.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 
 import numpy as np
@@ -16,7 +22,7 @@ from covering.graph import neighbours
 from covering.metrics import exact_distances
 from covering.solvers.greedy import greedy_cover
 
-__all__ = ["farthest_first", "kcenter_cover"]
+__all__ = ["allocate_budget", "farthest_first", "kcenter_cover"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,53 @@ def farthest_first(
         better = d < dist
         dist[better], nearest[better] = d[better], len(centres) - 1
     return np.asarray(centres, dtype=np.int64), nearest, dist
+
+
+def allocate_budget(Zs: list[np.ndarray], k: int, metric: str, *, seed: int = 0) -> np.ndarray:
+    """Centres per class for a budget of ``k`` in all (>= 1 each, sum <= k).
+
+    Farthest-first over the union of the classes, distances between classes being infinite:
+    every class starts from the row :func:`farthest_first` starts from (same ``seed``), then
+    each step adds the farthest row of the class whose farthest row is farthest. Running
+    :func:`farthest_first` on each class with its share retraces these steps, so the
+    largest class radius is at most the traversal's (within 2x of optimal).
+
+    Parameters
+    ----------
+    Zs : list of ndarray of float64, shapes (n_c, d), prepared rows of each class
+    k : int
+        Total budget, at least ``len(Zs)``.
+
+    Returns
+    -------
+    ndarray of int64, shape (len(Zs),)
+    """
+    if k < len(Zs):
+        raise ValueError(f"k={k} is smaller than the number of classes ({len(Zs)}): each class "
+                         "needs at least one centre")
+    dist: list[np.ndarray] = []
+    for Z in Zs:
+        c = int(np.random.default_rng(seed).integers(Z.shape[0]))
+        d = _dist_to(Z, Z[c], metric)
+        d[c] = 0.0
+        dist.append(d)
+    share = np.ones(len(Zs), dtype=np.int64)
+    heap = [(-float(d.max()), i) for i, d in enumerate(dist)]
+    heapq.heapify(heap)
+    left = k - len(Zs)
+    while left > 0 and heap:
+        neg, i = heapq.heappop(heap)
+        if -neg <= 0:
+            break  # every class is covered at radius 0
+        far = int(np.argmax(dist[i]))
+        d = _dist_to(Zs[i], Zs[i][far], metric)
+        d[far] = 0.0
+        np.minimum(dist[i], d, out=dist[i])
+        share[i] += 1
+        left -= 1
+        if share[i] < Zs[i].shape[0]:
+            heapq.heappush(heap, (-float(dist[i].max()), i))
+    return share
 
 
 def _estimate_edges(Z: np.ndarray, eta: float, metric: str, seed: int) -> float:

@@ -202,3 +202,22 @@ def test_huge_k_means_every_row():
         assert cov.size == 100 and cov.radius == 0.0
     y = np.repeat([0, 1, 2], [30, 30, 40])
     assert covering.cover(X, y, k=10**30).size == 100
+
+
+def test_budget_follows_the_spread_not_the_class_sizes():
+    # one large tight class and ten small spread ones: centres belong where the spread is
+    from covering.solvers import allocate_budget, kcenter_cover
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(900, 4)) * 0.01]
+                       + [rng.normal(size=(10, 4)) * 100 + c * 1000 for c in range(1, 11)])
+    y = np.repeat(np.arange(11), [900] + [10] * 10)
+    classes = [X[y == c] for c in range(11)]
+    share = allocate_budget(classes, 100, "l2")
+    assert share.sum() == 100 and share.min() >= 1 and share[0] < 10
+    proportional = split_budget(100, np.bincount(y))
+    worst = max(float(kcenter_cover(Z, int(b), "l2")[2].max())
+                for Z, b in zip(classes, proportional, strict=True))
+    cov = covering.cover(X, y, k=100)
+    check_cover(X, y, cov, cov.eta, "l2")
+    assert cov.size <= 100 and cov.radius < 0.25 * worst
