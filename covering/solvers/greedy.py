@@ -4,8 +4,9 @@ The greedy rule (pick the candidate covering most still-uncovered points; ties t
 candidate) is the classical ``H(max degree)``-approximation. Gains are kept exact: when points
 become covered, every candidate covering them loses one unit (``np.subtract.at`` over their rows
 of the graph, O(E) over the whole run). The next choice is an ``argmax`` over all candidates
-(``_eager``, up to ``EAGER_MAX_COLS`` candidates) or, above that, the top of a heap whose stale
-entries are spotted in O(1) against the exact gains (``_lazy``); both make the same choices.
+(``_eager``, on dense graphs up to ``EAGER_MAX_COLS`` candidates) or the top of a heap whose
+stale entries are spotted in O(1) against the exact gains (``_lazy``); both make the same
+choices.
 ``remove_redundant`` then drops every centre whose points are all covered by other chosen
 centres.
 """
@@ -20,8 +21,11 @@ from covering.graph import Graph
 
 __all__ = ["greedy_cover", "remove_redundant"]
 
-#: up to this many candidates, each choice is one ``argmax`` over all of them (O(n_cols) per
-#: choice; measured crossover with the heap on a 100,000-row class: ~170,000 candidates)
+#: dense graphs (at least this many edges per row: few choices) with at most
+#: ``EAGER_MAX_COLS`` candidates choose by one ``argmax`` over all candidates (O(n_cols) per
+#: choice; measured crossover with the heap on a 100,000-row class: ~170,000 candidates).
+#: Sparse graphs need many choices (up to one per row), where the heap's O(log) pops win.
+EAGER_MIN_DEGREE = 64
 EAGER_MAX_COLS = 150_000
 
 
@@ -71,7 +75,8 @@ def greedy_cover(
     else:
         key += np.diff(indptr)
     if left > 0:
-        pick = _eager if st.n_rows <= EAGER_MAX_COLS else _lazy
+        dense = g.n_edges >= EAGER_MIN_DEGREE * g.n_rows
+        pick = _eager if dense and st.n_rows <= EAGER_MAX_COLS else _lazy
         chosen += pick(g, st, covered, key, left)
     return remove_redundant(g, np.asarray(chosen, dtype=np.int64), sets=st)
 

@@ -30,7 +30,7 @@ def test_lazy_and_eager_follow_the_greedy_rule(n, eta, with_bonus, seed):
     g = eta_graph(rng.random((n, 2)) * 3, eta, "l2")
     bonus = rng.random(n) if with_bonus else None
     picks: dict[str, np.ndarray] = {}
-    for name, cols in (("lazy", 0), ("eager", 10**9)):
+    for name, cols, deg in (("lazy", 0, 10**9), ("eager", 10**9, 0)):
         order: list[int] = []
         real = greedy.remove_redundant
 
@@ -38,12 +38,12 @@ def test_lazy_and_eager_follow_the_greedy_rule(n, eta, with_bonus, seed):
             _o.extend(int(c) for c in centres)
             return _r(g_, centres, sets=sets)
 
-        old = (greedy.EAGER_MAX_COLS, greedy.remove_redundant)
-        greedy.EAGER_MAX_COLS, greedy.remove_redundant = cols, spy
+        old = (greedy.EAGER_MAX_COLS, greedy.EAGER_MIN_DEGREE, greedy.remove_redundant)
+        greedy.EAGER_MAX_COLS, greedy.EAGER_MIN_DEGREE, greedy.remove_redundant = cols, deg, spy
         try:
             picks[name] = greedy.greedy_cover(g, bonus=bonus)
         finally:
-            greedy.EAGER_MAX_COLS, greedy.remove_redundant = old
+            greedy.EAGER_MAX_COLS, greedy.EAGER_MIN_DEGREE, greedy.remove_redundant = old
         _replay(g, order, bonus)
         assert set(picks[name].tolist()) <= set(order)  # redundancy removal only drops
     assert np.array_equal(picks["lazy"], picks["eager"])  # the same rule, the same ties
