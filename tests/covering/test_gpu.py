@@ -53,6 +53,18 @@ def test_kmax_fallback_is_exact(data: np.ndarray) -> None:
     assert _edges(got) == _edges(ref)
 
 
+@pytest.mark.parametrize("metric", ["l2", "linf"])
+@pytest.mark.parametrize("exponent", [-600, 600])
+def test_knn_graph_is_scale_invariant(data: np.ndarray, metric: str, exponent: int) -> None:
+    # far outside float32's range: FAISS must see rescaled rows (power of two: same decisions)
+    Z = prepare(data[:500], metric)
+    eta = 2.5 if metric == "l2" else 1.2
+    ref = knn_eta_graph(Z, eta, metric, k0=8)
+    s = 2.0**exponent
+    got = knn_eta_graph(Z * s, eta * s, metric, k0=8)
+    assert _edges(got) == _edges(ref)
+
+
 def test_knn_graph_validates() -> None:
     with pytest.raises(ValueError, match="metric"):
         knn_eta_graph(np.zeros((3, 2)), 1.0, "l3")
