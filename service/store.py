@@ -305,10 +305,12 @@ class Store:
                 s.commit()
 
     def finish_job(self, job_id: str, status: str, error: str | None = None) -> None:
-        """Record a final state (``failed``/``cancelled``) or put the job back (``queued``)."""
-        with Session(self.engine) as s:
+        """Record a final state (``failed``/``cancelled``) or put the job back (``queued``).
+
+        A job already in a final state keeps it (a final state is final)."""
+        with self._claim_lock, Session(self.engine) as s:
             job = s.get(JobRow, job_id)
-            if job is None:
+            if job is None or job.status in FINAL_STATES:
                 return
             job.status = status
             job.error = error
@@ -321,10 +323,11 @@ class Store:
             s.commit()
 
     def complete_job(self, job_id: str, cover: CoverRow) -> None:
-        """Record the cover and mark its job succeeded, in one transaction."""
-        with Session(self.engine) as s:
+        """Record the cover and mark its job succeeded, in one transaction (unless the job
+        already reached a final state, e.g. cancelled: then the cover is dropped)."""
+        with self._claim_lock, Session(self.engine) as s:
             job = s.get(JobRow, job_id)
-            if job is None:
+            if job is None or job.status in FINAL_STATES:
                 return
             existing = s.get(CoverRow, cover.id)
             if existing is not None:
@@ -342,7 +345,8 @@ class Store:
     def request_cancel(self, job_id: str) -> JobRow:
         """Cancel a queued job now; flag a running one (the worker stops it)."""
         check_id(job_id, "job")
-        with Session(self.engine, expire_on_commit=False) as s:
+        # the same lock as claim_next: a job is either claimed (running) or cancelled, never both
+        with self._claim_lock, Session(self.engine, expire_on_commit=False) as s:
             job = s.get(JobRow, job_id)
             if job is None:
                 raise NotFound(f"unknown job {job_id}")
