@@ -38,16 +38,19 @@ class CoverParams(BaseModel):
     labels: str | None = Field(
         default=None, pattern=SHA_PATTERN, description="sha256 of uploaded 1-D integer labels"
     )
-    eta: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="cover radius")
-    k: int | None = Field(default=None, ge=1, le=1 << 40, description="centre budget")
+    # strict: JSON true, "1.5" or 2.0 (for k) are refused, not coerced
+    eta: float | None = Field(default=None, gt=0, allow_inf_nan=False, strict=True,
+                              description="cover radius")
+    k: int | None = Field(default=None, ge=1, le=1 << 40, strict=True, description="centre budget")
     metric: Metric = "l2"
     method: Method = "auto"
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, strict=True)
     time_limit: float | None = Field(
         default=None,
         gt=0,
         le=86400,
         allow_inf_nan=False,
+        strict=True,
         description="seconds per class for the exact solver",
     )
 

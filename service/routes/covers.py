@@ -47,7 +47,7 @@ Wait = Annotated[
     float,
     Query(
         ge=0,
-        le=300,
+        le=3600,
         allow_inf_nan=False,
         description="seconds to wait for the result (capped by the "
         "server): 200 + manifest when done in time, else 202",
@@ -99,6 +99,14 @@ def _query_params(request: Request) -> dict[str, str]:
     return {k: v for k, v in request.query_params.items() if k != "wait"}
 
 
+def _refuse_unknown_query(request: Request, known: set[str]) -> None:
+    """422 for query parameters a route does not read (a typo would otherwise be ignored)."""
+    unknown = sorted(set(request.query_params) - known - {"wait"})
+    if unknown:
+        raise InvalidContent(f"unknown query parameter(s) {unknown}: this route reads "
+                             f"{sorted(known | {'wait'})}")
+
+
 @router.post(
     "/cover",
     status_code=202,
@@ -117,7 +125,7 @@ async def post_cover(
     metric: Annotated[Metric, Query(description="raw-body form")] = "l2",
     method: Annotated[Method, Query(description="raw-body form")] = "auto",
     labels: LabelsQ = None,
-    seed: Annotated[int, Query(ge=0, le=2**32 - 1)] = 0,
+    seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     time_limit: Annotated[float | None, Query(gt=0, le=86400, allow_inf_nan=False)] = None,
 ) -> Response:
     """JSON ``{dataset, labels?, eta?, k?, metric?, method?, seed?, time_limit?}`` naming
@@ -139,6 +147,9 @@ async def post_cover(
         dataset = req.dataset
         params: CoverParams = req
     elif mt in NPY_TYPES:
+        _refuse_unknown_query(
+            request, {"eta", "k", "metric", "method", "labels", "seed", "time_limit"}
+        )
         try:
             params = CoverParams(
                 labels=labels,
@@ -219,6 +230,7 @@ async def post_points(
     """JSON ``{dataset, labels?}`` naming uploaded rows, or a raw ``.npy`` body (labels by
     sha256 in the query). The new cover covers the parent's rows followed by the new ones."""
     parent = await asyncio.to_thread(state.store.get_cover, cover_id)
+    await asyncio.to_thread(_check_extendable, state, cover_id)
     mt = media_type(request)
     if mt == "application/json":
         if _query_params(request):
@@ -229,6 +241,7 @@ async def post_points(
             raise InvalidContent(_pydantic_message(exc)) from None
         dataset, lab = req.dataset, req.labels
     elif mt in NPY_TYPES:
+        _refuse_unknown_query(request, {"labels"})
         if labels is not None:
             await asyncio.to_thread(state.store.dataset_info, labels)
         info, _ = await ingest_body(request, state)
@@ -256,6 +269,16 @@ async def post_points(
     return await _submit(
         state, wait, kind="add_points", params={}, dataset=dataset, labels=lab, parent=cover_id
     )
+
+
+def _check_extendable(state: AppState, cover_id: str) -> None:
+    """422 before any upload for a cover that cannot be extended: new rows are added at the
+    parent's radius (``eta``, or the achieved radius of a budget-mode cover), which must be > 0."""
+    m = Manifest.model_validate_json(state.store.manifest_path(cover_id).read_bytes())
+    if m.params.eta is None and not m.stats.radius > 0:
+        raise InvalidContent(f"cover {cover_id} is a budget-mode cover of radius 0 (every row "
+                             "its own centre): it cannot be extended at a radius; compute a "
+                             "new cover of all the rows instead")
 
 
 def _pydantic_message(exc: ValidationError) -> str:

@@ -31,7 +31,7 @@ async def get_job(
         float,
         Query(
             ge=0,
-            le=300,
+            le=3600,
             allow_inf_nan=False,
             description="seconds to wait for the job to finish (capped by the server)",
         ),

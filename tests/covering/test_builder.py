@@ -86,3 +86,18 @@ def test_refused_chunk_leaves_the_builder_unchanged():
     b.add(np.array([[-1.0, 0.0], [0.0, 1.0]]), np.array([0, 0]))
     cov = b.cover()
     assert cov.size == 3 and cov.radius <= 0.01
+
+
+def test_labels_fingerprint_follows_the_labels_as_given():
+    from covering import fingerprint
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = rng.integers(0, 3, 300).astype(np.uint8)  # e.g. MNIST's labels
+    first = covering.cover(X[:200], y[:200], eta=1.0)
+    assert first.labels_fingerprint == fingerprint(y[:200])
+    b = CoverBuilder.from_cover(X[:200], first, y[:200])
+    b.add(X[200:], y[200:])
+    assert b.cover().labels_fingerprint == fingerprint(y)  # not of an int64 copy
+    chunked = CoverBuilder(4, 1.0).add(X[:150], y[:150]).add(X[150:], y[150:])
+    assert chunked.cover().labels_fingerprint == covering.cover(X, y, eta=1.0).labels_fingerprint
