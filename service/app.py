@@ -13,13 +13,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 import covering
-from service.deps import AppState
+from service.deps import AppState, Authorized
 from service.errors import ServiceError
 from service.metrics import Metrics
 from service.routes import covers, datasets, jobs, system
@@ -121,7 +122,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=covering.__version__,
         summary="Minimal finite covers of embeddings, as a service",
         lifespan=lifespan,
+        # served below behind the token: every route but /healthz needs it (ARCHITECTURE.md)
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Authorized])
+    def openapi_json() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Authorized])
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="covering")
+
     app.state.covering = state
     _install_handlers(app)
     for r in (system.router, datasets.router, covers.router, jobs.router):

@@ -229,7 +229,10 @@ def test_ray_address_routes_cover_jobs_to_cover_shards(make_client, blobs, monke
 
 
 def test_openapi_documents_binary_bodies(client) -> None:
-    spec = client.get("/openapi.json").json()
+    assert client.get("/openapi.json").status_code == 401  # schema and docs need the token
+    assert client.get("/docs").status_code == 401
+    assert client.get("/docs", headers=AUTH).status_code == 200
+    spec = client.get("/openapi.json", headers=AUTH).json()
     for path, method in (
         ("/cover", "post"),
         ("/datasets/{sha256}", "put"),

@@ -228,6 +228,8 @@ def test_missing_or_wrong_token_is_401(client, blobs) -> None:
         ("GET", f"/covers/{'a' * 32}/arrays"),
         ("POST", f"/covers/{'a' * 32}/points"),
         ("GET", "/metrics"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
     ]
     for headers in (
         {},

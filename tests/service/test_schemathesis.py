@@ -36,7 +36,7 @@ def _npy_body(_ctx: object, value: object) -> bytes:
     return serialize_binary(value)  # type: ignore[arg-type]
 
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
+schema = schemathesis.openapi.from_asgi("/openapi.json", _APP, headers=AUTH)
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
