@@ -1,6 +1,4 @@
-"""MFC at a budget: a labelled cover with about ``per_class`` centres per class (budget mode)."""
-
-from __future__ import annotations
+"""MFC at a budget: a labelled cover with exactly ``per_class`` centres in every class."""
 
 import logging
 
@@ -15,18 +13,29 @@ log = logging.getLogger(__name__)
 
 def budget_cover(X: np.ndarray, y: np.ndarray, per_class: int, *, metric: str = "l2",
                  seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
-    """A cover of ``X`` (n, d) with ``per_class * n_classes`` centres, split over the classes
-    of ``y`` by the engine (``covering.cover(X, y, k=...)``, budget mode: farthest-first, then
-    bisection on eta with the greedy set cover, then a farthest-first top-up; verified).
+    """A cover of ``X`` (n, d) with ``per_class`` centres in each class of ``y``: every class
+    is covered on its own by the engine in budget mode (``covering.cover(X_c, k=per_class)``:
+    farthest-first, then bisection on eta with the greedy set cover, then a farthest-first
+    top-up; verified), so the cover has the same number of points per class as the baselines.
 
     Returns
     -------
     indices : int64 (m,), sorted centre rows
     weights : int64 (m,), points each centre stands for (sum n)
-    radius : float, the achieved cover radius
+    radius : float, the achieved cover radius (the largest over the classes)
     """
     import covering
 
     classes = check_budget(y, per_class)
-    cov = covering.cover(X, y, k=per_class * len(classes), metric=metric, seed=seed)
-    return cov.indices, cov.weights, float(cov.radius)
+    idx: list[np.ndarray] = []
+    wts: list[np.ndarray] = []
+    radius = 0.0
+    for c in classes:
+        rows = np.flatnonzero(y == c)
+        cov = covering.cover(X[rows], k=per_class, metric=metric, seed=seed)
+        idx.append(rows[cov.indices])
+        wts.append(cov.weights)
+        radius = max(radius, float(cov.radius))
+    indices, weights = np.concatenate(idx), np.concatenate(wts)
+    order = np.argsort(indices)
+    return indices[order], weights[order].astype(np.int64), radius

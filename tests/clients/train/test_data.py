@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clients.train.baselines import check_budget, kcenter_subset, random_subset
+from clients.train.baselines import budget_cover, check_budget, kcenter_subset, random_subset
 from clients.train.data import (
     check_fingerprint,
     image_shape,
@@ -70,9 +70,13 @@ def test_npy_dataset(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]) -> N
 
 def test_baselines_budget(digits: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = digits
-    for idx in (random_subset(y, 5, seed=1), kcenter_subset(X, y, 5, seed=1)):
-        assert np.array_equal(np.bincount(y[idx]), np.full(10, 5))
+    mfc, weights, radius = budget_cover(X, y, 5, seed=1)
+    for idx in (random_subset(y, 5, seed=1), kcenter_subset(X, y, 5, seed=1), mfc):
+        assert np.array_equal(np.bincount(y[idx]), np.full(10, 5))  # the same points per class
         assert len(np.unique(idx)) == 50
+    assert weights.sum() == len(y) and radius > 0
+    for c in range(10):  # each class's weights count its own rows
+        assert weights[y[mfc] == c].sum() == np.sum(y == c)
     with pytest.raises(ValueError, match="exceeds class"):
         check_budget(y, 10_000)
     with pytest.raises(ValueError, match=">= 1"):
