@@ -46,8 +46,8 @@ class CoverBuilder:
         self.eta = e
         self.metric = check_metric(metric)
         self._chunks: list[np.ndarray] = []
+        # labels as given (their fingerprint is of these bytes), int64 zeros when unlabelled
         self._labels: list[np.ndarray] = []
-        self._raw_labels: list[np.ndarray] = []  # as given: the labels' fingerprint uses them
         self._labelled: bool | None = None
         self._dtype: np.dtype | None = None
         self._nets: dict[int, Net] = {}
@@ -104,8 +104,7 @@ class CoverBuilder:
             centre_of[local] = cen
             self._touched.add(v)
         self._chunks.append(Xc)
-        self._labels.append(y)
-        self._raw_labels.append(np.array(labels_chunk if labelled else y, copy=True))
+        self._labels.append(np.array(labels_chunk, copy=True) if labelled else y)
         self._centre_of.append(centre_of)
         self._labelled = labelled
         self._dtype = Xc.dtype
@@ -119,9 +118,8 @@ class CoverBuilder:
         if len(self._chunks) > 1:
             self._chunks = [np.concatenate(self._chunks)]
             self._labels = [np.concatenate(self._labels)]
-            self._raw_labels = [np.concatenate(self._raw_labels)]
             self._centre_of = [np.concatenate(self._centre_of)]
-        return self._chunks[0], self._labels[0]
+        return self._chunks[0], self._labels[0].astype(np.int64, copy=False)
 
     def refine(self, *, progress: bool = False) -> Cover:
         """Re-solve the classes touched since the last refine with the greedy solver.
@@ -171,7 +169,7 @@ class CoverBuilder:
             dim=self.dim,
             lower_bound=None,
             fingerprint=fingerprint(X),
-            labels_fingerprint=fingerprint(self._raw_labels[0]) if labelled else None,
+            labels_fingerprint=fingerprint(self._labels[0]) if labelled else None,
             distances=dist,
             dtype=str(X.dtype),
             seconds=time.perf_counter() - t0,
@@ -196,8 +194,8 @@ class CoverBuilder:
             net = Net(b.dim, b.eta, b.metric)
             net.extend_centres(prepare(Xc[cen], b.metric), cen)
             b._nets[int(v)] = net
-        b._chunks, b._labels, b._centre_of = [Xc], [yy], [centre_of]
-        b._raw_labels = [np.array(labels if labels is not None else yy, copy=True)]
+        raw = np.array(labels, copy=True) if labels is not None else yy
+        b._chunks, b._labels, b._centre_of = [Xc], [raw], [centre_of]
         b._labelled = y is not None
         b._dtype = Xc.dtype
         b._n = Xv.shape[0]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["METRICS", "FaissView", "check_metric", "exact_distances", "pow2_scale", "prepare",
-           "unit_scale"]
+           "span_scale", "unit_scale"]
 
 METRICS = ("l2", "linf", "cosine")
 _U32 = float(np.finfo(np.float32).eps) / 2  # unit round-off of float32
@@ -79,8 +79,13 @@ def unit_scale(Z: np.ndarray, shift: np.ndarray, metric: str) -> float:
     vanish); 1.0 for cosine (unit rows already) or no rows."""
     if metric == "cosine" or Z.shape[0] == 0:
         return 1.0
-    hi = float(np.abs(Z.max(axis=0) - shift).max())
-    return pow2_scale(max(hi, float(np.abs(Z.min(axis=0) - shift).max())))
+    return span_scale(Z.max(axis=0), Z.min(axis=0), shift)
+
+
+def span_scale(hi: np.ndarray, lo: np.ndarray, shift: np.ndarray) -> float:
+    """:func:`pow2_scale` of the largest ``|hi - shift|``, ``|lo - shift|`` (column extremes of
+    rows, float64 (d,)): the power of two that brings the centred rows to unit scale."""
+    return pow2_scale(max(float(np.abs(hi - shift).max()), float(np.abs(lo - shift).max())))
 
 
 def exact_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from covering.graph import Graph
-from covering.metrics import FaissView, exact_distances, pow2_scale
+from covering.metrics import FaissView, exact_distances, span_scale
 
 __all__ = ["self_graph"]
 
@@ -46,8 +46,7 @@ def _float32_view(Z: np.ndarray, *, scaled: bool = True, chunk: int = 1024) -> t
     if varying.size == 0:  # all rows equal: one zero column keeps FAISS's shapes valid
         return np.zeros((Z.shape[0], 1), dtype=np.float32), 1.0
     mean = Z.mean(axis=0)[varying]
-    scale = pow2_scale(max(float(np.abs(hi[varying] - mean).max()),
-                           float(np.abs(lo[varying] - mean).max()))) if scaled else 1.0
+    scale = span_scale(hi[varying], lo[varying], mean) if scaled else 1.0
     out = np.empty((Z.shape[0], varying.size), dtype=np.float32)
     for s in range(0, Z.shape[0], chunk):
         out[s : s + chunk] = (Z[s : s + chunk, varying] - mean) / scale

@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 EDGE_CAP = 20_000_000
 
 
+def _first_row(n: int, seed: int) -> int:
+    """The row farthest-first starts from when no start is given."""
+    return int(np.random.default_rng(seed).integers(n))
+
+
 def _dist_to(Z: np.ndarray, c: np.ndarray, metric: str) -> np.ndarray:
     return exact_distances(Z, np.broadcast_to(c, Z.shape), metric)
 
@@ -63,7 +68,7 @@ def farthest_first(
     """
     n = Z.shape[0]
     if start is None or len(start) == 0:
-        start = np.array([np.random.default_rng(seed).integers(n)], dtype=np.int64)
+        start = np.array([_first_row(n, seed)], dtype=np.int64)
     centres = [int(c) for c in start]
     dist = np.full(n, np.inf)
     nearest = np.zeros(n, dtype=np.int64)
@@ -108,7 +113,7 @@ def allocate_budget(Zs: list[np.ndarray], k: int, metric: str, *, seed: int = 0)
                          "needs at least one centre")
     dist: list[np.ndarray] = []
     for Z in Zs:
-        c = int(np.random.default_rng(seed).integers(Z.shape[0]))
+        c = _first_row(Z.shape[0], seed)
         d = _dist_to(Z, Z[c], metric)
         d[c] = 0.0
         dist.append(d)
