@@ -69,8 +69,10 @@ def validate_X(X: object) -> np.ndarray:
         Not a 2-D real numeric array, empty, or containing NaN/inf.
     """
     if isinstance(X, np.ma.MaskedArray):
-        raise ValueError("X is a masked array: fill or drop the masked rows first "
-                         "(e.g. X.filled(...) or X.compressed())")
+        raise ValueError(
+            "X is a masked array: fill or drop the masked rows first "
+            "(e.g. X.filled(...) or X.compressed())"
+        )
     if isinstance(X, np.ndarray):
         arr = X
     else:
@@ -137,8 +139,10 @@ def split_budget(k: int, sizes: np.ndarray) -> np.ndarray:
     sizes = np.asarray(sizes, dtype=np.int64)
     c = sizes.shape[0]
     if k < c:
-        raise ValueError(f"k={k} is smaller than the number of classes ({c}): each class needs "
-                         "at least one centre")
+        raise ValueError(
+            f"k={k} is smaller than the number of classes ({c}): each class needs "
+            "at least one centre"
+        )
     share = np.ones(c, dtype=np.int64)
     extra = k - c
     want = sizes / sizes.sum() * k - 1.0
@@ -209,8 +213,9 @@ def _solve_radius(
 
         g = eta_graph_gpu(Z, eta, metric, progress=report.stage("graph", base, total))
     else:
-        g = eta_graph(Z, eta, metric, index=index,
-                      progress=report.stage("graph", base, total), seed=seed)
+        g = eta_graph(
+            Z, eta, metric, index=index, progress=report.stage("graph", base, total), seed=seed
+        )
     sets = g.transpose(dist=False)
     centres = greedy_cover(g, sets=sets)
     lb: int | None = None
@@ -220,8 +225,7 @@ def _solve_radius(
         lb, _kind, lp = lower_bound(g, sets)
         if lp is not None and centres.shape[0] > lb:
             # LP-guided greedy: take the candidates the LP sets to 1, break ties by LP value.
-            guided = greedy_cover(g, sets=sets, start=np.flatnonzero(lp.x >= 1 - 1e-6),
-                                  bonus=lp.x)
+            guided = greedy_cover(g, sets=sets, start=np.flatnonzero(lp.x >= 1 - 1e-6), bonus=lp.x)
             if guided.shape[0] < centres.shape[0]:
                 centres = guided
     if lb is not None and centres.shape[0] == lb:
@@ -229,21 +233,29 @@ def _solve_radius(
     small = n <= AUTO_MILP_MAX_ROWS and g.n_edges <= AUTO_MILP_MAX_EDGES
     ran_milp = method == "milp" or (method == "auto" and small and not optimal)
     if ran_milp:
-        limit = time_limit if time_limit is not None else (
-            AUTO_MILP_SECONDS if method == "auto" else 60.0)
+        limit = (
+            time_limit
+            if time_limit is not None
+            else (AUTO_MILP_SECONDS if method == "auto" else 60.0)
+        )
         res = milp_cover(g, time_limit=limit, warm_start=centres, seed=seed)
         if res.centres.shape[0] <= centres.shape[0]:
             centres = res.centres
         optimal = res.optimal
         lb = max(lb or 0, res.lower_bound)
         if not res.optimal:
-            notes.append(f"MILP stopped by its {limit:g}s time limit ({res.status}); "
-                         "best cover found returned")
+            notes.append(
+                f"MILP stopped by its {limit:g}s time limit ({res.status}); "
+                "best cover found returned"
+            )
     report("solve", base + n, total)
     if not bound and method not in ("auto", "milp"):
         lb = None
-    used = "greedy+milp" if (method == "auto" and ran_milp) else (
-        "greedy" if method == "auto" else method)
+    used = (
+        "greedy+milp"
+        if (method == "auto" and ran_milp)
+        else ("greedy" if method == "auto" else method)
+    )
     return _ClassResult(centres, _assign_from_graph(g, centres), lb, optimal, notes, used)
 
 
@@ -321,8 +333,10 @@ def cover(
         raise ValueError(f"budget mode (k) uses method 'kcenter' or 'auto', not {method!r}")
     if time_limit is not None and not (time_limit > 0):
         raise ValueError(f"time_limit must be > 0, got {time_limit!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not (
-        0 <= int(seed) < 2**31
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, numbers.Integral)
+        or not (0 <= int(seed) < 2**31)
     ):
         raise ValueError(f"seed must be an integer in [0, 2**31), got {seed!r}")
     y = validate_labels(labels, n) if labels is not None else None
@@ -330,9 +344,11 @@ def cover(
         kk = min(kk, n)  # k >= n: every row may be its own centre (radius 0)
     resolved_backend = _resolve_backend(backend)
 
-    classes = [np.arange(n, dtype=np.int64)] if y is None else [
-        np.flatnonzero(y == v) for v in np.unique(y)
-    ]
+    classes = (
+        [np.arange(n, dtype=np.int64)]
+        if y is None
+        else [np.flatnonzero(y == v) for v in np.unique(y)]
+    )
     budgets = None
     prepared: dict[int, np.ndarray] = {}
     notes: list[str] = []
@@ -341,11 +357,14 @@ def cover(
         budgets = split_budget(kk, sizes)  # also checks k >= number of classes
         if len(classes) > 1 and n * dim * 8 <= ALLOCATE_MAX_BYTES:
             prepared = {ci: prepare(Xv[rows], metric) for ci, rows in enumerate(classes)}
-            budgets = allocate_budget([prepared[ci] for ci in range(len(classes))], kk, metric,
-                                      seed=seed)
+            budgets = allocate_budget(
+                [prepared[ci] for ci in range(len(classes))], kk, metric, seed=seed
+            )
         elif len(classes) > 1:
-            notes.append("budget split in proportion to class sizes (the data is too large "
-                         "to allocate it by farthest-first over all classes)")
+            notes.append(
+                "budget split in proportion to class sizes (the data is too large "
+                "to allocate it by farthest-first over all classes)"
+            )
 
     report = Reporter(progress)
     centre_rows: list[np.ndarray] = []
@@ -365,8 +384,18 @@ def cover(
             else:
                 assert e is not None
                 res = _solve_radius(
-                    Z, e, metric, method, seed=seed, time_limit=time_limit, bound=lower_bound,
-                    index=index, report=report, base=base, total=n, backend=resolved_backend,
+                    Z,
+                    e,
+                    metric,
+                    method,
+                    seed=seed,
+                    time_limit=time_limit,
+                    bound=lower_bound,
+                    index=index,
+                    report=report,
+                    base=base,
+                    total=n,
+                    backend=resolved_backend,
                 )
             centre_rows.append(rows[res.centres])
             centre_of[rows] = rows[res.centre_of]
@@ -426,10 +455,11 @@ def _fingerprint_released(X: np.ndarray) -> str:
 def _resolve_backend(backend: str) -> str:
     if backend == "gpu":
         if not gpu_available():
-            raise ValueError("backend='gpu' but FAISS sees no GPU (install covering[gpu] on a "
-                             "CUDA machine, or use backend='cpu')")
+            raise ValueError(
+                "backend='gpu' but FAISS sees no GPU (install covering[gpu] on a "
+                "CUDA machine, or use backend='cpu')"
+            )
         return "gpu"
     if backend == "auto" and gpu_available():
         return "gpu"
     return "cpu"
-

@@ -94,8 +94,11 @@ class CoverBuilder:
         centre_of = np.empty(b, dtype=np.int64)
         # every class is prepared (and so checked, e.g. zero rows under cosine) before any
         # state changes: a chunk that is refused leaves the builder as it was
-        parts = [(int(v), local, prepare(Xc[local], self.metric))
-                 for v in np.unique(y) for local in [np.flatnonzero(y == v)]]
+        parts = [
+            (int(v), local, prepare(Xc[local], self.metric))
+            for v in np.unique(y)
+            for local in [np.flatnonzero(y == v)]
+        ]
         for v, local, Z in parts:
             net = self._nets.get(v)
             if net is None:
@@ -135,9 +138,19 @@ class CoverBuilder:
         for v in sorted(self._touched):
             rows = np.flatnonzero(y == v)
             Z = prepare(X[rows], self.metric)
-            res = _solve_radius(Z, self.eta, self.metric, "greedy", seed=0, time_limit=None,
-                                bound=False, index="auto", report=report, base=0,
-                                total=rows.shape[0])
+            res = _solve_radius(
+                Z,
+                self.eta,
+                self.metric,
+                "greedy",
+                seed=0,
+                time_limit=None,
+                bound=False,
+                index="auto",
+                report=report,
+                base=0,
+                total=rows.shape[0],
+            )
             net = Net(self.dim, self.eta, self.metric)
             net.extend_centres(Z[res.centres], rows[res.centres])
             self._nets[v] = net

@@ -43,8 +43,10 @@ class UsageError(ValueError):
 
 @app.command("cover")
 def cover_cmd(
-    x: Annotated[list[Path], typer.Argument(help="embedding, a 2-D float .npy (n, d); several "
-                                               "shards with --ray")],
+    x: Annotated[
+        list[Path],
+        typer.Argument(help="embedding, a 2-D float .npy (n, d); several shards with --ray"),
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="manifest JSON to write")],
     labels: Annotated[
         list[Path] | None, typer.Option(help="1-D integer labels .npy (one per shard)")
@@ -74,8 +76,14 @@ def cover_cmd(
             from covering.distributed import cover_shards
         except ImportError as exc:
             raise UsageError(f"--ray needs the [ray] extra: {exc}") from None
-        cov = cover_shards([str(p) for p in x], [str(p) for p in labels] if labels else None,
-                           eta=eta, metric=metric, address=address, seed=seed)
+        cov = cover_shards(
+            [str(p) for p in x],
+            [str(p) for p in labels] if labels else None,
+            eta=eta,
+            metric=metric,
+            address=address,
+            seed=seed,
+        )
         write_manifest(output, cov, force_arrays=arrays)
         typer.echo(cov.summary())
         return
@@ -83,9 +91,18 @@ def cover_cmd(
         raise UsageError("several embedding files need --ray (or concatenate them first)")
     X = load_npy(x[0])
     y = load_npy(labels[0], mmap=False) if labels else None
-    cov = covering.cover(X, y, eta=eta, k=k, metric=metric, method=method, backend=backend,
-                         seed=seed, progress=progress and sys.stderr.isatty(),
-                         time_limit=time_limit)
+    cov = covering.cover(
+        X,
+        y,
+        eta=eta,
+        k=k,
+        metric=metric,
+        method=method,
+        backend=backend,
+        seed=seed,
+        progress=progress and sys.stderr.isatty(),
+        time_limit=time_limit,
+    )
     write_manifest(output, cov, force_arrays=arrays)
     typer.echo(cov.summary())
 
@@ -93,8 +110,10 @@ def cover_cmd(
 def _check_output(output: Path) -> None:
     """Refuse, before any work, an output the manifest cannot be written to."""
     if output.suffix == ".npz":
-        raise UsageError(f"--output {output}: the manifest is JSON and its arrays go to "
-                         "<output>.npz: name it e.g. cover.json")
+        raise UsageError(
+            f"--output {output}: the manifest is JSON and its arrays go to "
+            "<output>.npz: name it e.g. cover.json"
+        )
     if output.is_dir():
         raise UsageError(f"--output {output} is a directory: give a file name")
     if not output.parent.is_dir():
@@ -140,24 +159,29 @@ def verify_cmd(
     except CoverError as exc:
         typer.echo(f"invalid: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"valid: {m.stats.size} centres cover {X.shape[0]} rows within "
-               f"eta={m.params.eta if m.params.eta is not None else m.stats.radius:g}")
+    typer.echo(
+        f"valid: {m.stats.size} centres cover {X.shape[0]} rows within "
+        f"eta={m.params.eta if m.params.eta is not None else m.stats.radius:g}"
+    )
 
 
-def _verify_manifest(X: np.ndarray, y: np.ndarray | None, m: Manifest, base: Path,
-                     covering: object) -> None:
+def _verify_manifest(
+    X: np.ndarray, y: np.ndarray | None, m: Manifest, base: Path, covering: object
+) -> None:
     from covering import fingerprint, verify, verify_centres
 
     if (X.shape[0], X.shape[1] if X.ndim == 2 else -1) != (m.dataset.n, m.dataset.dim):
-        raise CoverError(f"X has shape {X.shape}, the manifest is for ({m.dataset.n}, "
-                         f"{m.dataset.dim})")
+        raise CoverError(
+            f"X has shape {X.shape}, the manifest is for ({m.dataset.n}, {m.dataset.dim})"
+        )
     if fingerprint(X) != m.dataset.fingerprint:
         raise CoverError("X's fingerprint differs from the manifest's dataset fingerprint")
     if m.dataset.labels_fingerprint is not None and y is None:
         raise CoverError("the cover is labelled: pass --labels")
     if y is not None and fingerprint(y) != m.dataset.labels_fingerprint:
-        raise CoverError("the labels' fingerprint differs from the manifest's "
-                         "dataset.labels_fingerprint")
+        raise CoverError(
+            "the labels' fingerprint differs from the manifest's dataset.labels_fingerprint"
+        )
     eta = m.params.eta if m.params.eta is not None else m.stats.radius
     arrays: dict[str, np.ndarray] | None = None
     if m.payload is not None:
@@ -182,8 +206,10 @@ def bench_cmd(
     quick: Annotated[bool, typer.Option(help="the small suite (< 2 minutes on 2 cores)")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="write records here")] = None,
     only: Annotated[str | None, typer.Option(help="comma-separated suite names")] = None,
-    methods: Annotated[str | None, typer.Option(
-        help="comma-separated methods (e.g. greedy,farthest_first): only those runs")] = None,
+    methods: Annotated[
+        str | None,
+        typer.Option(help="comma-separated methods (e.g. greedy,farthest_first): only those runs"),
+    ] = None,
 ) -> None:
     """Benchmark the engine against farthest-first and exact MILP baselines."""
     from covering.bench import run_cli
@@ -195,8 +221,10 @@ def _one_line(exc: Exception) -> str:
     """A pydantic ``ValidationError`` (or any error) as one line: ``loc: message; ...``."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
-        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'manifest'}: "
-                         f"{e.get('msg', '')}" for e in errors())
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'manifest'}: {e.get('msg', '')}"
+            for e in errors()
+        )
     return " ".join(str(exc).split())
 
 

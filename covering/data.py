@@ -40,9 +40,11 @@ def default_mnist_dir() -> Path | None:
     """
     here = Path(__file__).resolve().parent.parent
     candidates = [os.environ.get("COVERING_MNIST_DIR", "")]
-    candidates += [str(here.parent / "shared" / "data" / "mnist"),
-                   str(Path.cwd().parent / "shared" / "data" / "mnist"),
-                   str(Path.cwd() / "shared" / "data" / "mnist")]
+    candidates += [
+        str(here.parent / "shared" / "data" / "mnist"),
+        str(Path.cwd().parent / "shared" / "data" / "mnist"),
+        str(Path.cwd() / "shared" / "data" / "mnist"),
+    ]
     for c in candidates:
         if c and _find(Path(c), _MNIST_FILES["train"][0]) is not None:
             return Path(c)
@@ -50,8 +52,12 @@ def default_mnist_dir() -> Path | None:
 
 
 def _find(directory: Path, stem: str) -> Path | None:
-    for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz",
-                 stem.replace("-idx", ".idx")):
+    for name in (
+        stem + ".gz",
+        stem,
+        stem.replace("-idx", ".idx") + ".gz",
+        stem.replace("-idx", ".idx"),
+    ):
         p = directory / name
         if p.is_file():
             return p

@@ -139,12 +139,14 @@ class _LabelIndex:
         Id returned for each candidate (its position in the global candidate list).
     """
 
-    def __init__(self, C: np.ndarray, c_labels: np.ndarray | None, pos: np.ndarray,
-                 params: _Params) -> None:
+    def __init__(
+        self, C: np.ndarray, c_labels: np.ndarray | None, pos: np.ndarray, params: _Params
+    ) -> None:
         self.params = params
         self.groups: dict[int | None, tuple[np.ndarray, np.ndarray]] = {}
-        keys: list[int | None] = [None] if c_labels is None else [int(v) for v in
-                                                                    np.unique(c_labels)]
+        keys: list[int | None] = (
+            [None] if c_labels is None else [int(v) for v in np.unique(c_labels)]
+        )
         for key in keys:
             sel = np.arange(C.shape[0]) if key is None else np.flatnonzero(c_labels == key)
             Z = prepare(C[sel], params.metric)
@@ -156,13 +158,17 @@ class _LabelIndex:
         cache = self._flat if flat else self._index
         if key not in cache:
             _, Z = self.groups[key]
-            cache[key] = RangeIndex(Z, self.params.metric,
-                                    index="flat" if flat else self.params.index,
-                                    seed=self.params.seed)
+            cache[key] = RangeIndex(
+                Z,
+                self.params.metric,
+                index="flat" if flat else self.params.index,
+                seed=self.params.seed,
+            )
         return cache[key]
 
-    def search(self, X: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray,
-                                                                   np.ndarray]:
+    def search(
+        self, X: np.ndarray, y: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Edges ``(row, candidate id, distance)`` with exact distance ``<= eta``.
 
         Rows are positions in ``X`` (shape (b, d)); within a row, edges come nearest first.
@@ -242,14 +248,16 @@ def _greedy_rounds(g: Graph, rounds: int) -> np.ndarray:
         live = deg > 0
         if not live.any():
             break
-        sub = Graph(np.concatenate([[0], np.cumsum(deg[live])]), g2.indices, g2.dist,
-                    g.n_cols, g.eta)
+        sub = Graph(
+            np.concatenate([[0], np.cumsum(deg[live])]), g2.indices, g2.dist, g.n_cols, g.eta
+        )
         chosen = np.union1d(chosen, greedy_cover(sub))
     return chosen
 
 
-def _local_cover_task(src: Source, lab: Source | None, params: _Params,
-                      shard: int) -> dict[str, Any]:
+def _local_cover_task(
+    src: Source, lab: Source | None, params: _Params, shard: int
+) -> dict[str, Any]:
     """Stage 1: cover one shard on its own; return its candidate centres (rows and data)."""
     if params.on_task is not None:
         params.on_task("local", shard)
@@ -258,12 +266,21 @@ def _local_cover_task(src: Source, lab: Source | None, params: _Params,
     if params.method == "net":
         import covering
 
-        cov = covering.cover(X, y, eta=params.eta, metric=params.metric, method="net",
-                             seed=params.seed, lower_bound=False, index=params.index)
+        cov = covering.cover(
+            X,
+            y,
+            eta=params.eta,
+            metric=params.metric,
+            method="net",
+            seed=params.seed,
+            lower_bound=False,
+            index=params.index,
+        )
         centres, backend = cov.indices, cov.backend
     else:
-        groups = [np.arange(X.shape[0])] if y is None else [np.flatnonzero(y == v)
-                                                             for v in np.unique(y)]
+        groups = (
+            [np.arange(X.shape[0])] if y is None else [np.flatnonzero(y == v) for v in np.unique(y)]
+        )
         found: list[np.ndarray] = []
         backend = "cpu"
         for rows in groups:
@@ -278,8 +295,9 @@ def _local_cover_task(src: Source, lab: Source | None, params: _Params,
     }
 
 
-def _coverage_task(src: Source, lab: Source | None, cands: dict[str, Any], params: _Params,
-                   shard: int) -> tuple[np.ndarray, np.ndarray]:
+def _coverage_task(
+    src: Source, lab: Source | None, cands: dict[str, Any], params: _Params, shard: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Stage 2: for every row, the same-label candidates within eta (CSR over candidate ids)."""
     if params.on_task is not None:
         params.on_task("coverage", shard)
@@ -298,11 +316,18 @@ def _coverage_task(src: Source, lab: Source | None, cands: dict[str, Any], param
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     return _int_array(indptr, int(indptr[-1])), (
-        np.concatenate(cols) if cols else np.zeros(0, np.int32))
+        np.concatenate(cols) if cols else np.zeros(0, np.int32)
+    )
 
 
-def _assign_task(src: Source, lab: Source | None, cands: dict[str, Any], chosen: np.ndarray,
-                 params: _Params, shard: int) -> tuple[np.ndarray, np.ndarray]:
+def _assign_task(
+    src: Source,
+    lab: Source | None,
+    cands: dict[str, Any],
+    chosen: np.ndarray,
+    params: _Params,
+    shard: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Stage 4: nearest chosen candidate within eta of every row, and its exact distance."""
     if params.on_task is not None:
         params.on_task("assign", shard)
@@ -384,8 +409,7 @@ def _ray_session(address: str | None) -> Iterator[None]:
             if address:
                 ray.init(address=address, logging_level=logging.WARNING)
             else:
-                ray.init(address="local", include_dashboard=False,
-                         logging_level=logging.WARNING)
+                ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
             _session_ours = True
         ours = _session_ours
         if ours:
@@ -417,9 +441,13 @@ def _pieces(n: int, rows_per_shard: int | None) -> list[tuple[int, int]]:
     return list(itertools.pairwise(int(c) for c in cuts))
 
 
-def _prepare_shards(shards: Any, label_paths: Sequence[Any] | None, column: str,
-                    label_column: str | None, rows_per_shard: int | None = None,
-                    ) -> tuple[list[_Shard], np.dtype, int, np.ndarray | None]:
+def _prepare_shards(
+    shards: Any,
+    label_paths: Sequence[Any] | None,
+    column: str,
+    label_column: str | None,
+    rows_per_shard: int | None = None,
+) -> tuple[list[_Shard], np.dtype, int, np.ndarray | None]:
     """Validate the inputs at the boundary; return shards, dtype, dim and all labels.
 
     Files and arrays with more than ``rows_per_shard`` rows are cut into row ranges (one task
@@ -456,8 +484,10 @@ def _prepare_shards(shards: Any, label_paths: Sequence[Any] | None, column: str,
         if dtype is None:
             dtype, dim = X.dtype, int(X.shape[1])
         elif X.dtype != dtype or X.shape[1] != dim:
-            raise ValueError(f"shard {i} is {X.dtype} (n, {X.shape[1]}) but shard 0 is "
-                             f"{dtype} (n, {dim}): all shards need the same dtype and width")
+            raise ValueError(
+                f"shard {i} is {X.dtype} (n, {X.shape[1]}) but shard 0 is "
+                f"{dtype} (n, {dim}): all shards need the same dtype and width"
+            )
         n_i = int(X.shape[0])
         y: np.ndarray | None = None
         lab_path: str | None = None
@@ -608,8 +638,12 @@ def cover_shards(
         Invalid input (naming the shard), or a task's ``ValueError``.
     """
     t0 = time.perf_counter()
-    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not math.isfinite(eta) \
-            or eta <= 0:
+    if (
+        isinstance(eta, bool)
+        or not isinstance(eta, (int, float))
+        or not math.isfinite(eta)
+        or eta <= 0
+    ):
         raise ValueError(f"eta must be a finite number > 0, got {eta!r}")
     check_metric(metric)
     if method not in LOCAL_METHODS:
@@ -618,23 +652,44 @@ def cover_shards(
         raise ValueError(f"unknown index {index!r}: expected auto, flat or ivf")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
-    if rows_per_shard is not None and (isinstance(rows_per_shard, bool) or
-                                       not isinstance(rows_per_shard, int) or rows_per_shard < 1):
+    if rows_per_shard is not None and (
+        isinstance(rows_per_shard, bool)
+        or not isinstance(rows_per_shard, int)
+        or rows_per_shard < 1
+    ):
         raise ValueError(f"rows_per_shard must be an integer >= 1, got {rows_per_shard!r}")
     if max_retries < 0:
         raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-    params = _Params(float(eta), metric, "greedy" if method == "auto" else method, rounds,
-                     int(seed), index, column, label_column, on_task)
+    params = _Params(
+        float(eta),
+        metric,
+        "greedy" if method == "auto" else method,
+        rounds,
+        int(seed),
+        index,
+        column,
+        label_column,
+        on_task,
+    )
     with _ray_session(address):
-        return _run(shard_paths, label_paths, t0, params, num_gpus, max_retries,
-                    rows_per_shard, progress)
+        return _run(
+            shard_paths, label_paths, t0, params, num_gpus, max_retries, rows_per_shard, progress
+        )
 
 
-def _run(shard_paths: Any, label_paths: Sequence[Any] | None, t0: float,
-         params: _Params, num_gpus: float | None, max_retries: int,
-         rows_per_shard: int | None, progress: ProgressFn | None) -> Cover:
-    shards, dtype, dim, y = _prepare_shards(shard_paths, label_paths, params.column,
-                                            params.label_column, rows_per_shard)
+def _run(
+    shard_paths: Any,
+    label_paths: Sequence[Any] | None,
+    t0: float,
+    params: _Params,
+    num_gpus: float | None,
+    max_retries: int,
+    rows_per_shard: int | None,
+    progress: ProgressFn | None,
+) -> Cover:
+    shards, dtype, dim, y = _prepare_shards(
+        shard_paths, label_paths, params.column, params.label_column, rows_per_shard
+    )
     n = sum(s.n for s in shards)
     offsets = np.cumsum([0] + [s.n for s in shards])
     if num_gpus is None:
@@ -651,12 +706,14 @@ def _run(shard_paths: Any, label_paths: Sequence[Any] | None, t0: float,
 
     # 1. local covers -> candidates
     t = time.perf_counter()
-    locals_ = _gather([local_t.remote(s.src, s.lab, params, i) for i, s in enumerate(shards)],
-                      "local", report)
+    locals_ = _gather(
+        [local_t.remote(s.src, s.lab, params, i) for i, s in enumerate(shards)], "local", report
+    )
     timings["local"] = time.perf_counter() - t
     gather = _nbytes(locals_)
-    cand_idx = np.concatenate([o + r["centres"]
-                               for o, r in zip(offsets[:-1], locals_, strict=True)])
+    cand_idx = np.concatenate(
+        [o + r["centres"] for o, r in zip(offsets[:-1], locals_, strict=True)]
+    )
     cands: dict[str, Any] = {
         "rows": np.concatenate([r["rows"] for r in locals_]),
         "labels": None if y is None else np.concatenate([r["labels"] for r in locals_]),
@@ -669,8 +726,11 @@ def _run(shard_paths: Any, label_paths: Sequence[Any] | None, t0: float,
     t = time.perf_counter()
     broadcast = _nbytes(cands)
     cands_ref = ray.put(cands)
-    lists = _gather([cover_t.remote(s.src, s.lab, cands_ref, params, i)
-                     for i, s in enumerate(shards)], "coverage", report)
+    lists = _gather(
+        [cover_t.remote(s.src, s.lab, cands_ref, params, i) for i, s in enumerate(shards)],
+        "coverage",
+        report,
+    )
     timings["coverage"] = time.perf_counter() - t
     coverage = _nbytes(lists)
 
@@ -692,8 +752,14 @@ def _run(shard_paths: Any, label_paths: Sequence[Any] | None, t0: float,
     # 4. assignment
     t = time.perf_counter()
     chosen_ref = ray.put(chosen)
-    res = _gather([assign_t.remote(s.src, s.lab, cands_ref, chosen_ref, params, i)
-                   for i, s in enumerate(shards)], "assign", report)
+    res = _gather(
+        [
+            assign_t.remote(s.src, s.lab, cands_ref, chosen_ref, params, i)
+            for i, s in enumerate(shards)
+        ],
+        "assign",
+        report,
+    )
     timings["assign"] = time.perf_counter() - t
     assign_bytes = _nbytes(res) + int(chosen.nbytes)
     best = np.concatenate([b.astype(np.int64) for b, _ in res])
@@ -703,9 +769,11 @@ def _run(shard_paths: Any, label_paths: Sequence[Any] | None, t0: float,
     indices = cand_idx[chosen]
     assignment = np.searchsorted(chosen, best).astype(np.int64)
     weights = np.bincount(assignment, minlength=indices.shape[0]).astype(np.int64)
-    comm = (f"ray comm: shards={len(shards)} candidates={k} gather_bytes={gather} "
-            f"broadcast_bytes={broadcast} coverage_bytes={coverage} coverage_edges={edges} "
-            f"assign_bytes={assign_bytes}")
+    comm = (
+        f"ray comm: shards={len(shards)} candidates={k} gather_bytes={gather} "
+        f"broadcast_bytes={broadcast} coverage_bytes={coverage} coverage_edges={edges} "
+        f"assign_bytes={assign_bytes}"
+    )
     secs = " ".join(f"{key}={v:.2f}s" for key, v in timings.items())
     log.info("%s", comm)
     log.info("ray stages: %s", secs)
@@ -739,8 +807,11 @@ def _run(shard_paths: Any, label_paths: Sequence[Any] | None, t0: float,
     timings["verify"] = time.perf_counter() - t
     report("verify", 1, 1)
     object.__setattr__(cov, "seconds", time.perf_counter() - t0)
-    object.__setattr__(cov, "notes", (comm, "ray stages: " + " ".join(
-        f"{key}={v:.2f}s" for key, v in timings.items())))
+    object.__setattr__(
+        cov,
+        "notes",
+        (comm, "ray stages: " + " ".join(f"{key}={v:.2f}s" for key, v in timings.items())),
+    )
     log.info("cover_shards: %s", cov.summary())
     return cov
 
@@ -772,8 +843,9 @@ def _blocks(shards: Sequence[_Shard]) -> Any:
             yield X[b : b + BLOCK_ROWS]
 
 
-def _verify_sharded(shards: Sequence[_Shard], offsets: np.ndarray, y: np.ndarray | None,
-                    cov: Cover) -> None:
+def _verify_sharded(
+    shards: Sequence[_Shard], offsets: np.ndarray, y: np.ndarray | None, cov: Cover
+) -> None:
     """:func:`covering.verify` of a sharded cover without loading all rows at once.
 
     Global invariants (unique sorted indices, weights equal to assignment counts, centre
@@ -812,11 +884,18 @@ def _verify_sharded(shards: Sequence[_Shard], offsets: np.ndarray, y: np.ndarray
                 weights=np.bincount(al, minlength=u).astype(np.int64),
                 assignment=al,
                 labels=None if yl is None else yl[nb:],
-                eta=cov.eta, radius=cov.radius, metric=cov.metric, method=cov.method,
-                n=nb + u, dim=cov.dim, lower_bound=None, fingerprint="",
+                eta=cov.eta,
+                radius=cov.radius,
+                metric=cov.metric,
+                method=cov.method,
+                n=nb + u,
+                dim=cov.dim,
+                lower_bound=None,
+                fingerprint="",
             )
             try:
                 verify(Xl, block, yl)
             except CoverError as exc:
-                raise CoverError(f"shard {si}, rows {b}..{e - 1} (global {g0}..{g1 - 1}): "
-                                 f"{exc}") from None
+                raise CoverError(
+                    f"shard {si}, rows {b}..{e - 1} (global {g0}..{g1 - 1}): {exc}"
+                ) from None

@@ -165,8 +165,17 @@ def knn_eta_graph(
         rows = np.concatenate(cand_rows)
         order = np.argsort(rows, kind="stable")
         counts, ind, dist = exact_edges(
-            Z[start:stop], Z, rows[order], np.concatenate(cand_d)[order],
-            np.concatenate(cand_i)[order], eta, thr, tol, view, metric, scale=scale,
+            Z[start:stop],
+            Z,
+            rows[order],
+            np.concatenate(cand_d)[order],
+            np.concatenate(cand_i)[order],
+            eta,
+            thr,
+            tol,
+            view,
+            metric,
+            scale=scale,
         )
         indptr[start + 1 : stop + 1] = counts
         cols.append(ind)
@@ -214,6 +223,14 @@ def eta_graph_gpu(
     get = getattr(faiss, "get_num_gpus", None)
     if get is None or get() == 0:
         raise ValueError("backend='gpu' but FAISS sees no GPU")
-    return knn_eta_graph(Z, eta, metric, index_factory=gpu_factory(device), k0=k0,
-                         kmax=GPU_KMAX, block=block, tol_factor=GPU_TOL_FACTOR,
-                         progress=progress)
+    return knn_eta_graph(
+        Z,
+        eta,
+        metric,
+        index_factory=gpu_factory(device),
+        k0=k0,
+        kmax=GPU_KMAX,
+        block=block,
+        tol_factor=GPU_TOL_FACTOR,
+        progress=progress,
+    )

@@ -124,17 +124,29 @@ class Graph:
         if self.symmetric:
             return self
         if self.n_edges == 0:
-            return Graph(np.zeros(self.n_cols + 1, dtype=np.int64), self.indices[:0],
-                         self.dist[:0], self.n_rows, self.eta)
+            return Graph(
+                np.zeros(self.n_cols + 1, dtype=np.int64),
+                self.indices[:0],
+                self.dist[:0],
+                self.n_rows,
+                self.eta,
+            )
         data = self.dist if dist else np.ones(self.n_edges, dtype=bool)
         m = sp.csr_matrix((data, self.indices, self.indptr), shape=(self.n_rows, self.n_cols))
         t = m.tocsc()
         del m, data
-        idx = t.indices if not dist and t.indices.dtype == np.int32 else t.indices.astype(
-            np.int64, copy=False)
-        return Graph(t.indptr.astype(np.int64, copy=False), idx,
-                     np.asarray(t.data, dtype=np.float64) if dist else np.zeros(0),
-                     self.n_rows, self.eta)
+        idx = (
+            t.indices
+            if not dist and t.indices.dtype == np.int32
+            else t.indices.astype(np.int64, copy=False)
+        )
+        return Graph(
+            t.indptr.astype(np.int64, copy=False),
+            idx,
+            np.asarray(t.data, dtype=np.float64) if dist else np.zeros(0),
+            self.n_rows,
+            self.eta,
+        )
 
     def restrict(self, eta: float, keep: np.ndarray) -> Graph:
         """Sub-graph of the edges flagged by ``keep`` (bool (E,)) at a smaller radius ``eta``."""
@@ -396,14 +408,19 @@ class RangeIndex:
         self.metric = metric
         self.view = FaissView.of(metric)
         self.dim = int(C.shape[1])
-        self.shift = (C.mean(axis=0) if C.shape[0] else np.zeros(self.dim)) if shift is None \
+        self.shift = (
+            (C.mean(axis=0) if C.shape[0] else np.zeros(self.dim))
+            if shift is None
             else np.asarray(shift, dtype=np.float64)
+        )
         self.scale = unit_scale(C, self.shift, metric) if scale is None else float(scale)
         C32 = _to32(C, self.shift, self.scale)
-        self.index = _empty_index(C32, self.view, _index_kind(C, metric, index, eta_hint, seed),
-                                  seed=seed)
+        self.index = _empty_index(
+            C32, self.view, _index_kind(C, metric, index, eta_hint, seed), seed=seed
+        )
         self._ivf: faiss.IndexIVF | None = (
-            self.index if isinstance(self.index, faiss.IndexIVF) else None)
+            self.index if isinstance(self.index, faiss.IndexIVF) else None
+        )
         self.kind = "flat" if self._ivf is None else "ivf"
         self.C = C
         self.tol = self.view.tolerance(C32, self.dim)
@@ -443,9 +460,9 @@ class RangeIndex:
         flat.add(_to32(self.C, self.shift, self.scale))
         self.index, self.kind, self._radii, self._ivf = flat, "flat", None, None
 
-    def _range(self, q32: np.ndarray, radius: float, tol: float) -> tuple[
-        np.ndarray, np.ndarray, np.ndarray
-    ]:
+    def _range(
+        self, q32: np.ndarray, radius: float, tol: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """FAISS range search of ``q32`` (float32 (b, d)) within ``radius`` (FAISS units)."""
         ivf = self._ivf
         if ivf is None:
@@ -506,8 +523,20 @@ class RangeIndex:
                 lims, D, Ind = self._range(q32, radius, tol)
             per_row = np.asarray(np.diff(np.asarray(lims, dtype=np.int64)), dtype=np.int64)
             rows = np.repeat(np.arange(stop - start, dtype=np.int64), per_row)
-            counts, ind, dist = exact_edges(Q[start:stop], C, rows, D, Ind, eta, thr, tol,
-                                            view, metric, sort=sort, scale=self.scale)
+            counts, ind, dist = exact_edges(
+                Q[start:stop],
+                C,
+                rows,
+                D,
+                Ind,
+                eta,
+                thr,
+                tol,
+                view,
+                metric,
+                sort=sort,
+                scale=self.scale,
+            )
             indptr[start + 1 : stop + 1] = counts
             # int32 while accumulating: the final concatenation is the memory peak
             cols.append(ind.astype(np.int32) if self.size < 2**31 else ind)
@@ -516,8 +545,9 @@ class RangeIndex:
             if progress is not None:
                 progress(stop, nq)
         np.cumsum(indptr, out=indptr)
-        return Graph(indptr, _concat(cols, np.int64), _concat(dists, np.float64), self.size,
-                     float(eta))
+        return Graph(
+            indptr, _concat(cols, np.int64), _concat(dists, np.float64), self.size, float(eta)
+        )
 
 
 def neighbours(
@@ -579,9 +609,10 @@ def eta_graph(
     :func:`covering.selfjoin.self_graph` does half the work (rows then list their edges by
     column); otherwise :func:`neighbours` (``sort=False``: within a row, FAISS's order).
     """
-    if FaissView.of(metric).faiss_metric == "l2" and _index_kind(
-        Z, metric, index, eta, seed
-    ) == "flat":
+    if (
+        FaissView.of(metric).faiss_metric == "l2"
+        and _index_kind(Z, metric, index, eta, seed) == "flat"
+    ):
         from covering.selfjoin import self_graph
 
         return self_graph(Z, eta, metric, progress=progress)

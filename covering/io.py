@@ -22,7 +22,8 @@ def cover_arrays(cover: Cover) -> dict[str, np.ndarray]:
         "indices": np.asarray(cover.indices, dtype=np.int64),
         "weights": np.asarray(cover.weights, dtype=np.int64),
         "assignment": np.asarray(cover.assignment, dtype=np.int64),
-        "labels": np.zeros(0, np.int64) if cover.labels is None
+        "labels": np.zeros(0, np.int64)
+        if cover.labels is None
         else np.asarray(cover.labels, dtype=np.int64),
     }
 

@@ -175,25 +175,41 @@ class Manifest(_Strict):
         if payload_url is not None and payload_sha256 is not None:
             payload = PayloadModel(url=payload_url, sha256=payload_sha256)
         elif not inline:
-            raise ValueError("a manifest without inline centres needs payload_url and "
-                             "payload_sha256")
+            raise ValueError(
+                "a manifest without inline centres needs payload_url and payload_sha256"
+            )
         stamp = created_at or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         return cls(
             cover_id=cid,
             parent=parent,
             created_at=stamp,
-            engine=EngineModel(version=__version__, faiss=str(faiss.__version__),
-                               backend="gpu" if cover.backend == "gpu" else "cpu"),
-            dataset=DatasetModel(fingerprint=cover.fingerprint, n=cover.n, dim=cover.dim,
-                                 dtype=cover.dtype, labels_fingerprint=cover.labels_fingerprint),
-            params=ParamsModel(metric=cover.metric,  # type: ignore[arg-type]
-                               eta=None if cover.k is not None else cover.eta,
-                               k=cover.k, method=cover.method, seed=cover.seed),
+            engine=EngineModel(
+                version=__version__,
+                faiss=str(faiss.__version__),
+                backend="gpu" if cover.backend == "gpu" else "cpu",
+            ),
+            dataset=DatasetModel(
+                fingerprint=cover.fingerprint,
+                n=cover.n,
+                dim=cover.dim,
+                dtype=cover.dtype,
+                labels_fingerprint=cover.labels_fingerprint,
+            ),
+            params=ParamsModel(
+                metric=cover.metric,  # type: ignore[arg-type]
+                eta=None if cover.k is not None else cover.eta,
+                k=cover.k,
+                method=cover.method,
+                seed=cover.seed,
+            ),
             stats=StatsModel(
-                size=cover.size, radius=cover.radius, lower_bound=cover.lower_bound,
+                size=cover.size,
+                radius=cover.radius,
+                lower_bound=cover.lower_bound,
                 seconds=cover.seconds,
                 per_class={c: ClassStats(**v) for c, v in cover.per_class().items()},
-                optimal=cover.optimal, notes=list(cover.notes),
+                optimal=cover.optimal,
+                notes=list(cover.notes),
             ),
             centres=centres,
             payload=payload,

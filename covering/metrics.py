@@ -13,8 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["METRICS", "FaissView", "check_metric", "exact_distances", "pow2_scale", "prepare",
-           "span_scale", "unit_scale"]
+__all__ = [
+    "METRICS",
+    "FaissView",
+    "check_metric",
+    "exact_distances",
+    "pow2_scale",
+    "prepare",
+    "span_scale",
+    "unit_scale",
+]
 
 METRICS = ("l2", "linf", "cosine")
 _U32 = float(np.finfo(np.float32).eps) / 2  # unit round-off of float32

@@ -106,9 +106,7 @@ class Cover:
     def summary(self) -> str:
         """One line: size, radius, lower bound, seconds."""
         lb = "n/a" if self.lower_bound is None else str(self.lower_bound)
-        ratio = (
-            f" (x{self.size / self.lower_bound:.3f})" if self.lower_bound else ""
-        )
+        ratio = f" (x{self.size / self.lower_bound:.3f})" if self.lower_bound else ""
         return (
             f"size={self.size} n={self.n} radius={self.radius:.6g} eta={self.eta:.6g} "
             f"lower_bound={lb}{ratio} metric={self.metric} method={self.method} "

@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 BLOCK = 2048
 
 
-def _float32_view(Z: np.ndarray, *, scaled: bool = True, chunk: int = 1024) -> tuple[
-    np.ndarray, float
-]:
+def _float32_view(
+    Z: np.ndarray, *, scaled: bool = True, chunk: int = 1024
+) -> tuple[np.ndarray, float]:
     """Centred float32 copy of ``Z`` (float64 (m, d)) without its constant columns, (m, d').
 
     With ``scaled``, divided by a power of two ``scale`` (returned; else 1.0) that brings it
@@ -53,21 +53,21 @@ def _float32_view(Z: np.ndarray, *, scaled: bool = True, chunk: int = 1024) -> t
     return out, scale
 
 
-def _range_block(Z32: np.ndarray, s: int, e: int, radius: float) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray
-]:
+def _range_block(
+    Z32: np.ndarray, s: int, e: int, radius: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs ``(i, j)``, ``s <= i < e``, ``j >= s``, with FAISS value ``< radius``.
 
     Returns (lims int64 (e-s+1,), FAISS values float32, columns int64 (absolute))."""
     nx, ny, d = e - s, Z32.shape[0] - s, Z32.shape[1]
     res = faiss.RangeSearchResult(nx)
-    faiss.range_search_L2sqr(faiss.swig_ptr(Z32[s:e]), faiss.swig_ptr(Z32[s:]), d, nx, ny,
-                             float(radius), res)
+    faiss.range_search_L2sqr(
+        faiss.swig_ptr(Z32[s:e]), faiss.swig_ptr(Z32[s:]), d, nx, ny, float(radius), res
+    )
     lims = faiss.rev_swig_ptr(res.lims, nx + 1).astype(np.int64)
     total = int(lims[-1])
     D = faiss.rev_swig_ptr(res.distances, total).copy() if total else np.zeros(0, np.float32)
-    ind = faiss.rev_swig_ptr(res.labels, total).astype(np.int64) if total else np.zeros(
-        0, np.int64)
+    ind = faiss.rev_swig_ptr(res.labels, total).astype(np.int64) if total else np.zeros(0, np.int64)
     return lims, D, ind + s
 
 
@@ -138,12 +138,12 @@ def self_graph(
         del lims, D
         if progress is not None:
             progress(e, m)
-    return _symmetric(m, np.concatenate(rows_u), np.concatenate(cols_u),
-                      np.concatenate(dist_u), eta)
+    return _symmetric(
+        m, np.concatenate(rows_u), np.concatenate(cols_u), np.concatenate(dist_u), eta
+    )
 
 
-def _symmetric(m: int, rows: np.ndarray, cols: np.ndarray, dist: np.ndarray,
-               eta: float) -> Graph:
+def _symmetric(m: int, rows: np.ndarray, cols: np.ndarray, dist: np.ndarray, eta: float) -> Graph:
     """CSR of the strict upper-triangle edges ``(rows, cols, dist)`` (rows ascending), their
     mirror images and the diagonal: row ``r`` lists its lower neighbours, ``r``, then its upper
     ones."""
@@ -160,7 +160,8 @@ def _symmetric(m: int, rows: np.ndarray, cols: np.ndarray, dist: np.ndarray,
     out_dist = np.empty(indices.shape[0], dtype=np.float64)
     start = indptr[:-1]
     pos = np.arange(lower.indices.shape[0], dtype=np.int64) + np.repeat(
-        start - lower.indptr[:-1], cnt_low)
+        start - lower.indptr[:-1], cnt_low
+    )
     indices[pos], out_dist[pos] = lower.indices, lower.data
     del lower
     diag = start + cnt_low

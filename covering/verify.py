@@ -112,8 +112,10 @@ def verify(
             raise CoverError("a centre's label differs from the label of its row")
         bad = np.flatnonzero(y != y[idx[a]])
         if bad.size:
-            raise CoverError(f"row {bad[0]} (label {y[bad[0]]}) is assigned to a centre of "
-                             f"label {y[idx[a[bad[0]]]]}")
+            raise CoverError(
+                f"row {bad[0]} (label {y[bad[0]]}) is assigned to a centre of "
+                f"label {y[idx[a[bad[0]]]]}"
+            )
     if distances is None or np.shape(distances) != (n,):
         d = assigned_distances(X, idx[a], cover.metric)
     else:
@@ -121,14 +123,18 @@ def verify(
     over = np.flatnonzero(~(d <= cover.eta))
     if over.size:
         i = int(over[0])
-        raise CoverError(f"row {i} is at distance {d[i]!r} > eta={cover.eta!r} from its centre "
-                         f"{int(idx[a[i]])} ({over.size} rows violate the radius)")
+        raise CoverError(
+            f"row {i} is at distance {d[i]!r} > eta={cover.eta!r} from its centre "
+            f"{int(idx[a[i]])} ({over.size} rows violate the radius)"
+        )
     top = float(d.max()) if d.size else 0.0
     r, e = float(cover.radius), float(cover.eta)
     slack = 1e-12 * max(abs(r), abs(top), abs(e))
     if not (top <= r + slack and r <= e + slack):
-        raise CoverError(f"the cover records radius {cover.radius!r} (eta {cover.eta!r}), but "
-                         f"its largest distance is {top!r}")
+        raise CoverError(
+            f"the cover records radius {cover.radius!r} (eta {cover.eta!r}), but "
+            f"its largest distance is {top!r}"
+        )
 
 
 def verify_centres(
@@ -164,8 +170,10 @@ def verify_centres(
     if np.unique(idx).shape[0] != idx.shape[0]:
         raise CoverError("centre indices are not unique")
     y = _check_labels(labels, n)
-    if centre_labels is not None and y is not None and not np.array_equal(
-        np.asarray(centre_labels, dtype=np.int64), y[idx]
+    if (
+        centre_labels is not None
+        and y is not None
+        and not np.array_equal(np.asarray(centre_labels, dtype=np.int64), y[idx])
     ):
         raise CoverError("a centre's label differs from the label of its row")
     groups = [np.arange(n)] if y is None else [np.flatnonzero(y == v) for v in np.unique(y)]

@@ -39,8 +39,9 @@ class CoverParams(BaseModel):
         default=None, pattern=SHA_PATTERN, description="sha256 of uploaded 1-D integer labels"
     )
     # strict: JSON true, "1.5" or 2.0 (for k) are refused, not coerced
-    eta: float | None = Field(default=None, gt=0, allow_inf_nan=False, strict=True,
-                              description="cover radius")
+    eta: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, strict=True, description="cover radius"
+    )
     k: int | None = Field(default=None, ge=1, le=1 << 40, strict=True, description="centre budget")
     metric: Metric = "l2"
     method: Method = "auto"

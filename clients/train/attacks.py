@@ -43,14 +43,16 @@ def project(delta: torch.Tensor, norm: str, eps: float) -> torch.Tensor:
     return delta * torch.clamp(eps / (n + 1e-12), max=1.0)
 
 
-def _random_start(x: torch.Tensor, norm: str, eps: float, gen: torch.Generator | None
-                  ) -> torch.Tensor:
+def _random_start(
+    x: torch.Tensor, norm: str, eps: float, gen: torch.Generator | None
+) -> torch.Tensor:
     if norm == "linf":
         u = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype)
         return (2 * u - 1) * eps
     d = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-    r = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), generator=gen, device=x.device,
-                   dtype=x.dtype)
+    r = torch.rand(
+        (x.shape[0],) + (1,) * (x.dim() - 1), generator=gen, device=x.device, dtype=x.dtype
+    )
     return d / (_flat_norm(d) + 1e-12) * r * eps
 
 
@@ -110,8 +112,11 @@ def pgd(
         best_loss = torch.full((x.shape[0],), -float("inf"), device=x.device)
         fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         for _ in range(restarts):
-            delta = _random_start(x, norm, eps, generator) if random_start and eps > 0 \
+            delta = (
+                _random_start(x, norm, eps, generator)
+                if random_start and eps > 0
                 else torch.zeros_like(x)
+            )
             adv = (x + delta).clamp(lo, hi).detach()
             for _ in range(steps):
                 adv.requires_grad_(True)

@@ -23,30 +23,39 @@ def _require_torch() -> None:
     except (ImportError, ValueError):
         missing = True
     if missing:
-        typer.echo("error: training needs torch: install covering[train] "
-                   "(pip install 'covering[train]')", err=True)
+        typer.echo(
+            "error: training needs torch: install covering[train] (pip install 'covering[train]')",
+            err=True,
+        )
         raise typer.Exit(2)
 
 
 def train_cmd(
-    dataset: Annotated[str, typer.Argument(help="mnist, digits, auto, an MNIST IDX directory "
-                                                "or X.npy")],
-    manifest: Annotated[str | None, typer.Option(
-        help="cover manifest: JSON file, URL .../covers/<id>, or id (with --server); "
-             "none = train on all rows")] = None,
+    dataset: Annotated[
+        str, typer.Argument(help="mnist, digits, auto, an MNIST IDX directory or X.npy")
+    ],
+    manifest: Annotated[
+        str | None,
+        typer.Option(
+            help="cover manifest: JSON file, URL .../covers/<id>, or id (with --server); "
+            "none = train on all rows"
+        ),
+    ] = None,
     labels: Annotated[Path | None, typer.Option(help="y.npy for an X.npy dataset")] = None,
     test_x: Annotated[Path | None, typer.Option(help="test X.npy")] = None,
     test_y: Annotated[Path | None, typer.Option(help="test y.npy")] = None,
     image_shape: Annotated[str | None, typer.Option(help="C,H,W of one row")] = None,
     server: Annotated[str | None, typer.Option(help="service base URL for a cover id")] = None,
-    token: Annotated[str | None, typer.Option(envvar="COVERING_TOKEN",
-                                                 help="service bearer token")] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="COVERING_TOKEN", help="service bearer token")
+    ] = None,
     model: Annotated[str, typer.Option(help="cnn or convnet")] = "cnn",
     width: Annotated[int | None, typer.Option(help="model width (default 16 / 128)")] = None,
     epochs: Annotated[int, typer.Option(help="training epochs")] = 10,
     batch_size: Annotated[int, typer.Option(help="batch size")] = 128,
-    steps_per_epoch: Annotated[int | None, typer.Option(
-        help="optimiser steps per epoch (default: one pass)")] = None,
+    steps_per_epoch: Annotated[
+        int | None, typer.Option(help="optimiser steps per epoch (default: one pass)")
+    ] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
     eps: Annotated[float, typer.Option(help="attack radius for training (0 = clean)")] = 0.3,
     norm: Annotated[str, typer.Option(help="linf or l2")] = "linf",
@@ -54,15 +63,22 @@ def train_cmd(
     attack_steps: Annotated[int, typer.Option(help="PGD steps in training")] = 10,
     alpha: Annotated[float | None, typer.Option(help="PGD step (default 2.5 eps/steps)")] = None,
     eps_warmup: Annotated[float, typer.Option(help="fraction of training with eps ramp")] = 0.0,
-    sampler: Annotated[bool, typer.Option(
-        "--sampler/--weighted-loss",
-        help="draw batches with a WeightedRandomSampler instead of weighting the loss")] = False,
+    sampler: Annotated[
+        bool,
+        typer.Option(
+            "--sampler/--weighted-loss",
+            help="draw batches with a WeightedRandomSampler instead of weighting the loss",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
-    checkpoint: Annotated[Path | None, typer.Option(
-        help="checkpoint file (written every epoch; resumes when present)")] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="checkpoint file (written every epoch; resumes when present)"),
+    ] = None,
     eval_n: Annotated[int, typer.Option(help="test images for robust accuracy")] = 1000,
-    attacks: Annotated[str, typer.Option(help="PGD attacks, e.g. 'linf:0.1,0.3;l2:1.5'")] =
-        "linf:0.1,0.2,0.3;l2:1,1.5,2",
+    attacks: Annotated[
+        str, typer.Option(help="PGD attacks, e.g. 'linf:0.1,0.3;l2:1.5'")
+    ] = "linf:0.1,0.2,0.3;l2:1,1.5,2",
     pgd_steps: Annotated[int, typer.Option(help="PGD steps in evaluation")] = 20,
     restarts: Annotated[int, typer.Option(help="PGD restarts in evaluation")] = 1,
     autoattack: Annotated[bool, typer.Option(help="also AutoAttack (extra [eval])")] = False,
@@ -80,13 +96,37 @@ def train_cmd(
     if eval_n < 1 or pgd_steps < 0 or restarts < 1:
         raise ValueError("need --eval-n >= 1, --pgd-steps >= 0 and --restarts >= 1")
     req = TrainRequest(
-        dataset=dataset, manifest=manifest, labels=labels, test_x=test_x, test_y=test_y,
-        image_shape=image_shape, server=server, token=token, model=model, width=width,
-        epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch, lr=lr, eps=eps,
-        norm=norm, radius=radius, attack_steps=attack_steps, alpha=alpha, eps_warmup=eps_warmup,
-        sampler=sampler, seed=seed, checkpoint=checkpoint, eval_n=eval_n,
-        attacks=tuple(parse_attacks(attacks)), pgd_steps=pgd_steps, restarts=restarts,
-        autoattack=autoattack, bound=bound, progress=progress)
+        dataset=dataset,
+        manifest=manifest,
+        labels=labels,
+        test_x=test_x,
+        test_y=test_y,
+        image_shape=image_shape,
+        server=server,
+        token=token,
+        model=model,
+        width=width,
+        epochs=epochs,
+        batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch,
+        lr=lr,
+        eps=eps,
+        norm=norm,
+        radius=radius,
+        attack_steps=attack_steps,
+        alpha=alpha,
+        eps_warmup=eps_warmup,
+        sampler=sampler,
+        seed=seed,
+        checkpoint=checkpoint,
+        eval_n=eval_n,
+        attacks=tuple(parse_attacks(attacks)),
+        pgd_steps=pgd_steps,
+        restarts=restarts,
+        autoattack=autoattack,
+        bound=bound,
+        progress=progress,
+    )
     result = run_train(req, echo=typer.echo)
     if json_out is not None:
         from covering.io import write_bytes_atomic
@@ -97,16 +137,20 @@ def train_cmd(
 def experiment_cmd(
     dataset: Annotated[str, typer.Argument(help="mnist or digits")],
     quick: Annotated[bool, typer.Option(help="a small grid that runs in minutes")] = False,
-    out: Annotated[Path | None, typer.Option(
-        help="output stem: writes OUT.json, OUT.md, OUT-*.png (default results/<dataset>)")]
-        = None,
-    budgets: Annotated[str | None, typer.Option(help="points per class, e.g. 10,50,100")]
-        = None,
-    methods: Annotated[str | None, typer.Option(help="subset of mfc,dm,kcenter,random,full")]
-        = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="output stem: writes OUT.json, OUT.md, OUT-*.png (default results/<dataset>)"
+        ),
+    ] = None,
+    budgets: Annotated[str | None, typer.Option(help="points per class, e.g. 10,50,100")] = None,
+    methods: Annotated[
+        str | None, typer.Option(help="subset of mfc,dm,kcenter,random,full")
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
-    time_limit: Annotated[float | None, typer.Option(
-        help="start no new run after this many seconds")] = None,
+    time_limit: Annotated[
+        float | None, typer.Option(help="start no new run after this many seconds")
+    ] = None,
     autoattack: Annotated[bool, typer.Option(help="AutoAttack when installed")] = True,
     progress: Annotated[bool, typer.Option(help="progress bars")] = False,
 ) -> None:
@@ -132,8 +176,16 @@ def experiment_cmd(
     if not autoattack:
         cfg = replace(cfg, autoattack=())
     stem = out or Path("results") / (dataset + ("-quick" if quick else ""))
-    run_experiment(dataset, stem, quick=quick, seed=seed, time_limit=time_limit,
-                   progress=progress, cfg=cfg, echo=typer.echo)
+    run_experiment(
+        dataset,
+        stem,
+        quick=quick,
+        seed=seed,
+        time_limit=time_limit,
+        progress=progress,
+        cfg=cfg,
+        echo=typer.echo,
+    )
     typer.echo(f"wrote {Path(stem).with_suffix('.json')}, .md and -*.png")
 
 

@@ -99,8 +99,10 @@ def image_shape(dim: int, shape: str | None = None) -> tuple[int, int, int]:
         return parts[0], parts[1], parts[2]
     s = math.isqrt(dim)
     if s * s != dim:
-        raise ValueError(f"rows of length {dim} are not square images: pass the image shape "
-                         "(e.g. --image-shape 3,32,32)")
+        raise ValueError(
+            f"rows of length {dim} are not square images: pass the image shape "
+            "(e.g. --image-shape 3,32,32)"
+        )
     return 1, s, s
 
 
@@ -115,8 +117,9 @@ def _check_xy(X: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.n
     if not np.isfinite(Xf).all():
         raise ValueError(f"{what}: X has NaN or inf values")
     if Xf.min() < 0 or Xf.max() > 1:
-        raise ValueError(f"{what}: pixel values must lie in [0, 1] "
-                         f"(got [{Xf.min():.3g}, {Xf.max():.3g}])")
+        raise ValueError(
+            f"{what}: pixel values must lie in [0, 1] (got [{Xf.min():.3g}, {Xf.max():.3g}])"
+        )
     if y.min() < 0:
         raise ValueError(f"{what}: labels must be >= 0")
     return Xf, y.astype(np.int64)
@@ -153,8 +156,11 @@ def load_data(
     p = Path(dataset)
     split = "test"
     if dataset in ("mnist", "digits", "auto"):
-        name = dataset if dataset != "auto" else (
-            "mnist" if cdata.default_mnist_dir() is not None else "digits")
+        name = (
+            dataset
+            if dataset != "auto"
+            else ("mnist" if cdata.default_mnist_dir() is not None else "digits")
+        )
         Xtr, ytr = cdata.load_dataset(name, "train")
         Xte, yte = cdata.load_dataset(name, "test")
     elif p.is_dir():
@@ -174,8 +180,10 @@ def load_data(
         else:
             Xte, yte, split = Xtr, ytr, "train"
     else:
-        raise ValueError(f"unknown dataset {dataset!r}: expected mnist, digits, auto, an MNIST "
-                         "IDX directory or an X.npy file")
+        raise ValueError(
+            f"unknown dataset {dataset!r}: expected mnist, digits, auto, an MNIST "
+            "IDX directory or an X.npy file"
+        )
     Xtr, ytr = _check_xy(Xtr, ytr, f"{name} train")
     Xte, yte = _check_xy(Xte, yte, f"{name} test")
     if Xte.shape[1] != Xtr.shape[1]:
@@ -257,7 +265,8 @@ def check_fingerprint(manifest: Manifest, X: np.ndarray) -> None:
         raise ValueError(
             f"the manifest is for another dataset: manifest fingerprint "
             f"{manifest.dataset.fingerprint} (n={manifest.dataset.n}, dim={manifest.dataset.dim})"
-            f" != local data {fp} (n={X.shape[0]}, dim={X.shape[1]})")
+            f" != local data {fp} (n={X.shape[0]}, dim={X.shape[1]})"
+        )
 
 
 def selection_from_manifest(
@@ -270,8 +279,7 @@ def selection_from_manifest(
     check_fingerprint(manifest, X)
     lfp = manifest.dataset.labels_fingerprint
     if lfp is not None and fingerprint(np.asarray(y)) != lfp:
-        raise ValueError("the manifest was computed with other labels (labels fingerprint "
-                         "differs)")
+        raise ValueError("the manifest was computed with other labels (labels fingerprint differs)")
     idx = np.asarray(arrays["indices"], dtype=np.int64)
     w = np.asarray(arrays["weights"], dtype=np.float64)
     if idx.ndim != 1 or idx.shape != w.shape or idx.size == 0:

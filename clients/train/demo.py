@@ -12,8 +12,14 @@ __all__ = ["run_demo"]
 log = logging.getLogger(__name__)
 
 
-def run_demo(dataset: str = "auto", *, budget: int | None = None, seed: int = 0,
-             progress: bool = True, echo: Callable[[str], None] = print) -> dict[str, dict]:
+def run_demo(
+    dataset: str = "auto",
+    *,
+    budget: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> dict[str, dict]:
     """Run the demo; returns ``{"mfc": record, "random": record}`` (see :func:`run_one`).
 
     Parameters
@@ -31,28 +37,48 @@ def run_demo(dataset: str = "auto", *, budget: int | None = None, seed: int = 0,
     t0 = time.perf_counter()
     data = load_data(dataset)
     b = budget or 20
-    cfg = replace(grid_config(quick=True), budgets=(b,), subset_steps=100, batch_size=100,
-                  attack_steps=5, eval_n=500, pgd_steps=10,
-                  attacks=(("linf", 0.1), ("linf", 0.3), ("l2", 1.5)), autoattack=(),
-                  bound_n=500, seed=seed)
-    echo(f"demo on {data.name}: {data.X_train.shape[0]} training rows, {b} points per class; "
-         f"adversarial training (PGD-{cfg.attack_steps} L-inf eps={cfg.train_eps:g}, "
-         f"{cfg.subset_steps} steps)")
+    cfg = replace(
+        grid_config(quick=True),
+        budgets=(b,),
+        subset_steps=100,
+        batch_size=100,
+        attack_steps=5,
+        eval_n=500,
+        pgd_steps=10,
+        attacks=(("linf", 0.1), ("linf", 0.3), ("l2", 1.5)),
+        autoattack=(),
+        bound_n=500,
+        seed=seed,
+    )
+    echo(
+        f"demo on {data.name}: {data.X_train.shape[0]} training rows, {b} points per class; "
+        f"adversarial training (PGD-{cfg.attack_steps} L-inf eps={cfg.train_eps:g}, "
+        f"{cfg.subset_steps} steps)"
+    )
     out: dict[str, dict] = {}
     for method in ("mfc", "random"):
         rec = run_one(data, method, b, cfg, progress=progress)
         out[method] = rec
-        extra = (f", cover radius {rec['cover_radius']:.3g} (L2), weights up to "
-                 f"{rec['max_weight']}") if method == "mfc" else ""
-        echo(f"{method:6s} ({rec['n_train']} points{extra}): clean "
-             f"{rec['clean_acc_full_test']:.3f} | "
-             + " | ".join(f"{k} {v:.3f}" for k, v in rec["robust_acc"].items())
-             + f"  [{rec['seconds']:.0f} s]")
+        extra = (
+            (f", cover radius {rec['cover_radius']:.3g} (L2), weights up to {rec['max_weight']}")
+            if method == "mfc"
+            else ""
+        )
+        echo(
+            f"{method:6s} ({rec['n_train']} points{extra}): clean "
+            f"{rec['clean_acc_full_test']:.3f} | "
+            + " | ".join(f"{k} {v:.3f}" for k, v in rec["robust_acc"].items())
+            + f"  [{rec['seconds']:.0f} s]"
+        )
     bound = out["mfc"].get("bound")
     if bound:
-        echo(f"bound (PGD estimates): weighted cover loss at eps+eta = "
-             f"{bound['cover_loss']:.3f} >= full-data adversarial loss at eps = "
-             f"{bound['full_loss']:.3f}: {'holds' if bound['holds'] else 'VIOLATED'}")
-    echo(f"clean accuracy on the full test set; robust accuracy on {cfg.eval_n} test images "
-         f"(PGD-{cfg.pgd_steps}); {time.perf_counter() - t0:.0f} s in all")
+        echo(
+            f"bound (PGD estimates): weighted cover loss at eps+eta = "
+            f"{bound['cover_loss']:.3f} >= full-data adversarial loss at eps = "
+            f"{bound['full_loss']:.3f}: {'holds' if bound['holds'] else 'VIOLATED'}"
+        )
+    echo(
+        f"clean accuracy on the full test set; robust accuracy on {cfg.eval_n} test images "
+        f"(PGD-{cfg.pgd_steps}); {time.perf_counter() - t0:.0f} s in all"
+    )
     return out

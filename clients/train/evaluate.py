@@ -42,8 +42,10 @@ class AttackSpec:
 
 
 #: the MNIST evaluation grid of the issue
-MNIST_ATTACKS = tuple([AttackSpec("linf", e) for e in (0.1, 0.2, 0.3)]
-                      + [AttackSpec("l2", e) for e in (1.0, 1.5, 2.0)])
+MNIST_ATTACKS = tuple(
+    [AttackSpec("linf", e) for e in (0.1, 0.2, 0.3)]
+    + [AttackSpec("l2", e) for e in (1.0, 1.5, 2.0)]
+)
 
 
 def parse_attacks(text: str) -> list[AttackSpec]:
@@ -69,12 +71,13 @@ def _correct(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return model(X).argmax(1) == y
 
 
-def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 1000
-             ) -> float:
+def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     """Clean accuracy on (X (n, C, H, W), y (n,))."""
     model.eval()
-    hits = sum(int(_correct(model, X[i:i + batch_size], y[i:i + batch_size]).sum())
-               for i in range(0, X.shape[0], batch_size))
+    hits = sum(
+        int(_correct(model, X[i : i + batch_size], y[i : i + batch_size]).sum())
+        for i in range(0, X.shape[0], batch_size)
+    )
     return hits / max(X.shape[0], 1)
 
 
@@ -98,11 +101,19 @@ def robust_accuracy(
     for spec in attacks:
         hits = 0
         for i in range(0, X.shape[0], batch_size):
-            xb, yb = X[i:i + batch_size], y[i:i + batch_size]
+            xb, yb = X[i : i + batch_size], y[i : i + batch_size]
             ok = _correct(model, xb, yb)
             if ok.any():
-                adv = pgd(model, xb[ok], yb[ok], eps=spec.eps, norm=spec.norm, steps=steps,
-                          restarts=restarts, generator=gen)
+                adv = pgd(
+                    model,
+                    xb[ok],
+                    yb[ok],
+                    eps=spec.eps,
+                    norm=spec.norm,
+                    steps=steps,
+                    restarts=restarts,
+                    generator=gen,
+                )
                 hits += int(_correct(model, adv, yb[ok]).sum())
         out[spec.name] = hits / max(X.shape[0], 1)
     return out
@@ -123,9 +134,17 @@ def autoattack_available() -> bool:
 
 
 def autoattack_accuracy(
-    model: nn.Module, X: torch.Tensor, y: torch.Tensor, norm: str, eps: float, *,
-    version: str = "standard", attacks: list[str] | None = None, batch_size: int = 500,
-    seed: int = 0, n_target_classes: int | None = None,
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    norm: str,
+    eps: float,
+    *,
+    version: str = "standard",
+    attacks: list[str] | None = None,
+    batch_size: int = 500,
+    seed: int = 0,
+    n_target_classes: int | None = None,
 ) -> float:
     """Robust accuracy under AutoAttack on (X (n, C, H, W), y (n,)).
 
@@ -164,8 +183,16 @@ def autoattack_accuracy(
 
 
 def mean_adv_loss(
-    model: nn.Module, X: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None, *,
-    eps: float, norm: str, steps: int = 20, restarts: int = 1, batch_size: int = 500,
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    weights: torch.Tensor | None,
+    *,
+    eps: float,
+    norm: str,
+    steps: int = 20,
+    restarts: int = 1,
+    batch_size: int = 500,
     seed: int = 0,
 ) -> float:
     """(Weighted) mean cross-entropy at PGD adversarial examples of radius ``eps``:
@@ -174,21 +201,30 @@ def mean_adv_loss(
     gen = torch.Generator().manual_seed(seed)
     num = den = 0.0
     for i in range(0, X.shape[0], batch_size):
-        xb, yb = X[i:i + batch_size], y[i:i + batch_size]
-        adv = pgd(model, xb, yb, eps=eps, norm=norm, steps=steps, restarts=restarts,
-                  generator=gen)
+        xb, yb = X[i : i + batch_size], y[i : i + batch_size]
+        adv = pgd(model, xb, yb, eps=eps, norm=norm, steps=steps, restarts=restarts, generator=gen)
         with torch.no_grad():
             per = F.cross_entropy(model(adv), yb, reduction="none").double()
-        w = torch.ones_like(per) if weights is None else weights[i:i + batch_size].double()
+        w = torch.ones_like(per) if weights is None else weights[i : i + batch_size].double()
         num += float((w * per).sum())
         den += float(w.sum())
     return num / den
 
 
 def cover_bound(
-    model: nn.Module, centres: torch.Tensor, centre_y: torch.Tensor, weights: torch.Tensor,
-    X: torch.Tensor, y: torch.Tensor, *, eps: float, eta: float, norm: str, steps: int = 20,
-    restarts: int = 1, seed: int = 0,
+    model: nn.Module,
+    centres: torch.Tensor,
+    centre_y: torch.Tensor,
+    weights: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    eta: float,
+    norm: str,
+    steps: int = 20,
+    restarts: int = 1,
+    seed: int = 0,
 ) -> dict[str, float]:
     """The cover bound for a trained model.
 
@@ -202,9 +238,18 @@ def cover_bound(
     dict with ``cover_loss`` (weighted, radius eps+eta), ``full_loss`` (mean over ``X``, radius
     eps), ``eps``, ``eta``, ``holds`` (1.0 when cover_loss >= full_loss).
     """
-    cl = mean_adv_loss(model, centres, centre_y, weights, eps=eps + eta, norm=norm, steps=steps,
-                       restarts=restarts, seed=seed)
-    fl = mean_adv_loss(model, X, y, None, eps=eps, norm=norm, steps=steps, restarts=restarts,
-                       seed=seed)
-    return {"cover_loss": cl, "full_loss": fl, "eps": eps, "eta": eta,
-            "holds": float(cl >= fl)}
+    cl = mean_adv_loss(
+        model,
+        centres,
+        centre_y,
+        weights,
+        eps=eps + eta,
+        norm=norm,
+        steps=steps,
+        restarts=restarts,
+        seed=seed,
+    )
+    fl = mean_adv_loss(
+        model, X, y, None, eps=eps, norm=norm, steps=steps, restarts=restarts, seed=seed
+    )
+    return {"cover_loss": cl, "full_loss": fl, "eps": eps, "eta": eta, "holds": float(cl >= fl)}

@@ -15,8 +15,15 @@ import numpy as np
 
 from clients.train.data import Dataset, Selection
 
-__all__ = ["METHODS", "GridConfig", "grid_config", "run_experiment", "run_one", "select",
-           "write_outputs"]
+__all__ = [
+    "METHODS",
+    "GridConfig",
+    "grid_config",
+    "run_experiment",
+    "run_one",
+    "select",
+    "write_outputs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +50,14 @@ class GridConfig:
     eval_n: int = 1000
     pgd_steps: int = 20
     pgd_restarts: int = 1
-    attacks: tuple[tuple[str, float], ...] = (("linf", 0.1), ("linf", 0.2), ("linf", 0.3),
-                                               ("l2", 1.0), ("l2", 1.5), ("l2", 2.0))
+    attacks: tuple[tuple[str, float], ...] = (
+        ("linf", 0.1),
+        ("linf", 0.2),
+        ("linf", 0.3),
+        ("l2", 1.0),
+        ("l2", 1.5),
+        ("l2", 2.0),
+    )
     autoattack: tuple[tuple[str, float], ...] = (("linf", 0.3), ("l2", 1.5))
     autoattack_n: int = 1000
     #: "standard" (APGD-CE, APGD-T x9, FAB-T, Square); "custom" runs ``autoattack_attacks``
@@ -63,16 +76,28 @@ def grid_config(quick: bool) -> GridConfig:
     """The standard grid, or a ``quick`` one that finishes in minutes on 2 CPU cores."""
     if not quick:
         return GridConfig()
-    return GridConfig(budgets=(10,), subset_steps=60, full_steps=60, batch_size=64,
-                      attack_steps=5, eval_n=200, pgd_steps=10,
-                      attacks=(("linf", 0.1), ("linf", 0.3), ("l2", 1.5)),
-                      autoattack=(("linf", 0.3),), autoattack_n=100, autoattack_version="custom",
-                      autoattack_targets=3,
-                      dm_iterations=40, dm_width=32, bound_n=200)
+    return GridConfig(
+        budgets=(10,),
+        subset_steps=60,
+        full_steps=60,
+        batch_size=64,
+        attack_steps=5,
+        eval_n=200,
+        pgd_steps=10,
+        attacks=(("linf", 0.1), ("linf", 0.3), ("l2", 1.5)),
+        autoattack=(("linf", 0.3),),
+        autoattack_n=100,
+        autoattack_version="custom",
+        autoattack_targets=3,
+        dm_iterations=40,
+        dm_width=32,
+        bound_n=200,
+    )
 
 
-def select(method: str, data: Dataset, per_class: int, cfg: GridConfig,
-           progress: bool = False) -> tuple[Selection, dict[str, Any]]:
+def select(
+    method: str, data: Dataset, per_class: int, cfg: GridConfig, progress: bool = False
+) -> tuple[Selection, dict[str, Any]]:
     """The training set of ``method`` at ``per_class`` points per class, and facts about it."""
     from clients.train.baselines import budget_cover, kcenter_subset, random_subset
     from clients.train.baselines.dm import distribution_matching
@@ -89,21 +114,34 @@ def select(method: str, data: Dataset, per_class: int, cfg: GridConfig,
         return Selection(X[i], y[i], ones(len(i)), i), {}
     if method == "mfc":
         i, w, r = budget_cover(X, y, per_class, seed=cfg.seed)
-        return (Selection(X[i], y[i], w.astype(np.float64), i, eta=r, metric="l2"),
-                {"cover_radius": r, "max_weight": int(w.max())})
+        return (
+            Selection(X[i], y[i], w.astype(np.float64), i, eta=r, metric="l2"),
+            {"cover_radius": r, "max_weight": int(w.max())},
+        )
     if method == "dm":
-        res = distribution_matching(X, y, per_class, data.shape, iterations=cfg.dm_iterations,
-                                    width=cfg.dm_width, batch_real=cfg.dm_batch_real,
-                                    seed=cfg.seed, progress=progress)
+        res = distribution_matching(
+            X,
+            y,
+            per_class,
+            data.shape,
+            iterations=cfg.dm_iterations,
+            width=cfg.dm_width,
+            batch_real=cfg.dm_batch_real,
+            seed=cfg.seed,
+            progress=progress,
+        )
         first = res.losses[0] if res.losses else None
         last = float(np.mean(res.losses[-10:])) if res.losses else None
-        return (Selection(res.X, res.y, ones(len(res.y))),
-                {"dm_loss_first": first, "dm_loss_last": last})
+        return (
+            Selection(res.X, res.y, ones(len(res.y))),
+            {"dm_loss_first": first, "dm_loss_last": last},
+        )
     raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
 
 
-def run_one(data: Dataset, method: str, per_class: int | None, cfg: GridConfig,
-            progress: bool = False) -> dict[str, Any]:
+def run_one(
+    data: Dataset, method: str, per_class: int | None, cfg: GridConfig, progress: bool = False
+) -> dict[str, Any]:
     """Select, adversarially train and evaluate one model; its JSON record."""
     import torch
 
@@ -122,9 +160,17 @@ def run_one(data: Dataset, method: str, per_class: int | None, cfg: GridConfig,
     sel, facts = select(method, data, per_class or 0, cfg, progress)
     t1 = time.perf_counter()
     steps = cfg.full_steps if method == "full" else cfg.subset_steps
-    tcfg = TrainConfig(epochs=1, batch_size=cfg.batch_size, steps_per_epoch=steps, lr=cfg.lr,
-                       eps=cfg.train_eps, norm=cfg.train_norm, attack_steps=cfg.attack_steps,
-                       eps_warmup=cfg.eps_warmup, seed=cfg.seed)
+    tcfg = TrainConfig(
+        epochs=1,
+        batch_size=cfg.batch_size,
+        steps_per_epoch=steps,
+        lr=cfg.lr,
+        eps=cfg.train_eps,
+        norm=cfg.train_norm,
+        attack_steps=cfg.attack_steps,
+        eps_warmup=cfg.eps_warmup,
+        seed=cfg.seed,
+    )
     seed_everything(cfg.seed)
     model = build_model(cfg.model, data.shape, data.n_classes, cfg.width)
     Xs, ys = to_images(sel.X, data.shape), torch.from_numpy(sel.y)
@@ -134,45 +180,75 @@ def run_one(data: Dataset, method: str, per_class: int | None, cfg: GridConfig,
     rng = np.random.default_rng(cfg.seed)
     te = rng.choice(len(data.y_test), size=min(cfg.eval_n, len(data.y_test)), replace=False)
     Xt, yt = to_images(data.X_test[te], data.shape), torch.from_numpy(data.y_test[te])
-    clean_full = accuracy(model, to_images(data.X_test, data.shape),
-                          torch.from_numpy(data.y_test))
+    clean_full = accuracy(model, to_images(data.X_test, data.shape), torch.from_numpy(data.y_test))
     specs = [AttackSpec(n, e) for n, e in cfg.attacks]
-    robust = robust_accuracy(model, Xt, yt, specs, steps=cfg.pgd_steps,
-                             restarts=cfg.pgd_restarts, seed=cfg.seed)
+    robust = robust_accuracy(
+        model, Xt, yt, specs, steps=cfg.pgd_steps, restarts=cfg.pgd_restarts, seed=cfg.seed
+    )
     t3 = time.perf_counter()
     aa: dict[str, float] = {}
     aa_seconds = 0.0
     if cfg.autoattack and autoattack_available():
         aa_idx = te[: cfg.autoattack_n]
-        Xa, ya = to_images(data.X_test[aa_idx], data.shape), torch.from_numpy(
-            data.y_test[aa_idx])
+        Xa, ya = to_images(data.X_test[aa_idx], data.shape), torch.from_numpy(data.y_test[aa_idx])
         for norm, eps in cfg.autoattack:
             a0 = time.perf_counter()
             aa[f"aa-{norm}-{eps:g}"] = autoattack_accuracy(
-                model, Xa, ya, norm, eps, version=cfg.autoattack_version, seed=cfg.seed,
-                attacks=list(cfg.autoattack_attacks), n_target_classes=cfg.autoattack_targets)
-            log.info("%s %s: AutoAttack %s %g in %.0f s", method, per_class, norm, eps,
-                     time.perf_counter() - a0)
+                model,
+                Xa,
+                ya,
+                norm,
+                eps,
+                version=cfg.autoattack_version,
+                seed=cfg.seed,
+                attacks=list(cfg.autoattack_attacks),
+                n_target_classes=cfg.autoattack_targets,
+            )
+            log.info(
+                "%s %s: AutoAttack %s %g in %.0f s",
+                method,
+                per_class,
+                norm,
+                eps,
+                time.perf_counter() - a0,
+            )
         aa_seconds = time.perf_counter() - t3
     bound = None
     if method == "mfc" and sel.eta is not None and sel.indices is not None:
-        bi = rng.choice(len(data.y_train), size=min(cfg.bound_n, len(data.y_train)),
-                        replace=False)
-        bound = cover_bound(model, Xs, ys, torch.as_tensor(sel.weights), to_images(
-            data.X_train[bi], data.shape), torch.from_numpy(data.y_train[bi]),
-            eps=cfg.train_eps, eta=sel.eta, norm=cfg.train_norm, steps=cfg.pgd_steps,
-            seed=cfg.seed)
+        bi = rng.choice(len(data.y_train), size=min(cfg.bound_n, len(data.y_train)), replace=False)
+        bound = cover_bound(
+            model,
+            Xs,
+            ys,
+            torch.as_tensor(sel.weights),
+            to_images(data.X_train[bi], data.shape),
+            torch.from_numpy(data.y_train[bi]),
+            eps=cfg.train_eps,
+            eta=sel.eta,
+            norm=cfg.train_norm,
+            steps=cfg.pgd_steps,
+            seed=cfg.seed,
+        )
     t4 = time.perf_counter()
     return {
-        "dataset": data.name, "method": method,
-        "budget_per_class": per_class, "n_train": sel.size,
-        "clean_acc": accuracy(model, Xt, yt), "clean_acc_full_test": clean_full,
-        "robust_acc": robust, "autoattack_acc": aa,
+        "dataset": data.name,
+        "method": method,
+        "budget_per_class": per_class,
+        "n_train": sel.size,
+        "clean_acc": accuracy(model, Xt, yt),
+        "clean_acc_full_test": clean_full,
+        "robust_acc": robust,
+        "autoattack_acc": aa,
         "robust_acc_all": {**robust, **aa},
-        "seed": cfg.seed, "seconds": t4 - t0,
-        "select_seconds": t1 - t0, "train_seconds": t2 - t1, "eval_seconds": t4 - t2,
-        "autoattack_seconds": aa_seconds, "bound": bound,
-        "train_final_loss": hist[-1]["loss"], **facts,
+        "seed": cfg.seed,
+        "seconds": t4 - t0,
+        "select_seconds": t1 - t0,
+        "train_seconds": t2 - t1,
+        "eval_seconds": t4 - t2,
+        "autoattack_seconds": aa_seconds,
+        "bound": bound,
+        "train_final_loss": hist[-1]["loss"],
+        **facts,
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("budgets", "methods")},
     }
 
@@ -212,8 +288,7 @@ def run_experiment(
     done = {_key(r) for r in records}
     plan = [(m, b) for b in cfg.budgets for m in cfg.methods if m != "full"]
     if "full" in cfg.methods:  # after the smallest budget: the reference comes early
-        plan.insert(min(len(plan), len([m for m in cfg.methods if m != "full"])),
-                    ("full", None))  # type: ignore[arg-type]
+        plan.insert(min(len(plan), len([m for m in cfg.methods if m != "full"])), ("full", None))  # type: ignore[arg-type]
     t0 = time.perf_counter()
     for method, b in plan:
         key = (data.name, method, b, cfg.seed)
@@ -227,9 +302,12 @@ def run_experiment(
         done.add(key)
         write_outputs(records, stem)
         aa = " ".join(f"{k}={v:.3f}" for k, v in rec["autoattack_acc"].items())
-        echo(f"{method:8s} b={b!s:5s} n={rec['n_train']:6d} clean={rec['clean_acc']:.3f} "
-             + " ".join(f"{k}={v:.3f}" for k, v in rec["robust_acc"].items())
-             + (f" {aa}" if aa else "") + f" ({rec['seconds']:.0f} s)")
+        echo(
+            f"{method:8s} b={b!s:5s} n={rec['n_train']:6d} clean={rec['clean_acc']:.3f} "
+            + " ".join(f"{k}={v:.3f}" for k, v in rec["robust_acc"].items())
+            + (f" {aa}" if aa else "")
+            + f" ({rec['seconds']:.0f} s)"
+        )
     write_outputs(records, stem)
     return records
 
@@ -262,8 +340,12 @@ def table(records: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in sorted(records, key=_order):
         acc = r.get("robust_acc_all", r["robust_acc"])
-        cells = [r["method"], "all" if r["budget_per_class"] is None else
-                 str(r["budget_per_class"]), str(r["n_train"]), f"{100 * r['clean_acc']:.1f}"]
+        cells = [
+            r["method"],
+            "all" if r["budget_per_class"] is None else str(r["budget_per_class"]),
+            str(r["n_train"]),
+            f"{100 * r['clean_acc']:.1f}",
+        ]
         cells += [f"{100 * acc[k]:.1f}" if k in acc else "-" for k in names]
         cells.append(f"{r['train_seconds']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -280,13 +362,15 @@ def _plots(records: list[dict[str, Any]], stem: Path) -> None:
     cols = min(4, len(names))
     rows = -(-len(names) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
-    for ax in axes.flat[len(names):]:
+    for ax in axes.flat[len(names) :]:
         ax.set_visible(False)
     for ax, name in zip(axes.flat, names, strict=False):
         for m in METHODS:
             rs = sorted((r for r in records if r["method"] == m), key=_order)
-            acc = [(r["budget_per_class"], r.get("robust_acc_all", r["robust_acc"]).get(name))
-                   for r in rs]
+            acc = [
+                (r["budget_per_class"], r.get("robust_acc_all", r["robust_acc"]).get(name))
+                for r in rs
+            ]
             if m == "full":
                 for _, a in acc:
                     if a is not None:

@@ -45,8 +45,12 @@ class SmallCNN(_Classifier):
         super().__init__()
         c, h, w = in_shape
         self.features = nn.Sequential(
-            nn.Conv2d(c, width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c, width, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
             nn.Flatten(),
         )
         flat = 2 * width * (h // 4) * (w // 4)
@@ -68,14 +72,18 @@ class ConvNet(_Classifier):
         Number of blocks (3 in the papers); pooling stops once the map is 1x1.
     """
 
-    def __init__(self, in_shape: tuple[int, int, int], n_classes: int, width: int = 128,
-                 depth: int = 3) -> None:
+    def __init__(
+        self, in_shape: tuple[int, int, int], n_classes: int, width: int = 128, depth: int = 3
+    ) -> None:
         super().__init__()
         c, h, w = in_shape
         layers: list[nn.Module] = []
         for _ in range(depth):
-            layers += [nn.Conv2d(c, width, 3, padding=1),
-                       nn.GroupNorm(width, width, affine=True), nn.ReLU()]
+            layers += [
+                nn.Conv2d(c, width, 3, padding=1),
+                nn.GroupNorm(width, width, affine=True),
+                nn.ReLU(),
+            ]
             if h >= 2 and w >= 2:
                 layers.append(nn.AvgPool2d(2))
                 h, w = h // 2, w // 2
@@ -85,8 +93,9 @@ class ConvNet(_Classifier):
         self.classifier = nn.Linear(width * h * w, n_classes)
 
 
-def build_model(name: str, in_shape: tuple[int, int, int], n_classes: int,
-                width: int | None = None) -> nn.Module:
+def build_model(
+    name: str, in_shape: tuple[int, int, int], n_classes: int, width: int | None = None
+) -> nn.Module:
     """A fresh model by name (``"cnn"`` or ``"convnet"``); ``width`` defaults to 16 / 128."""
     if width is not None and width < 1:
         raise ValueError(f"model width must be >= 1, got {width}")

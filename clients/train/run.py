@@ -75,63 +75,99 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
         raise ValueError(f"radius must be eps or bound, got {req.radius!r}")
     if req.autoattack and not autoattack_available():
         raise ValueError("--autoattack needs pyautoattack: install covering[eval]")
-    data = load_data(req.dataset, labels=req.labels, test_x=req.test_x, test_y=req.test_y,
-                     shape=req.image_shape)
+    data = load_data(
+        req.dataset, labels=req.labels, test_x=req.test_x, test_y=req.test_y, shape=req.image_shape
+    )
     if req.manifest is not None:
         m, arrays = load_manifest(req.manifest, server=req.server, token=req.token)
         sel = selection_from_manifest(m, arrays, data.X_train, data.y_train)
-        echo(f"cover {m.cover_id}: {sel.size} centres for {data.X_train.shape[0]} rows, "
-             f"eta={sel.eta:.4g} ({sel.metric})")
+        echo(
+            f"cover {m.cover_id}: {sel.size} centres for {data.X_train.shape[0]} rows, "
+            f"eta={sel.eta:.4g} ({sel.metric})"
+        )
     else:
-        sel = Selection(data.X_train, data.y_train, np.ones(len(data.y_train)),
-                        np.arange(len(data.y_train)))
+        sel = Selection(
+            data.X_train, data.y_train, np.ones(len(data.y_train)), np.arange(len(data.y_train))
+        )
         echo(f"no manifest: training on all {sel.size} rows of {data.name}")
     eps_train = req.eps
     if req.radius == "bound":
         if sel.eta is None:
             raise ValueError("--radius bound needs a cover manifest (it adds the cover's eta)")
         eps_train = req.eps + sel.eta
-    cfg = TrainConfig(epochs=req.epochs, batch_size=req.batch_size,
-                      steps_per_epoch=req.steps_per_epoch, lr=req.lr, eps=eps_train,
-                      norm=req.norm, attack_steps=req.attack_steps, alpha=req.alpha,
-                      eps_warmup=req.eps_warmup, sampler=req.sampler, seed=req.seed)
+    cfg = TrainConfig(
+        epochs=req.epochs,
+        batch_size=req.batch_size,
+        steps_per_epoch=req.steps_per_epoch,
+        lr=req.lr,
+        eps=eps_train,
+        norm=req.norm,
+        attack_steps=req.attack_steps,
+        alpha=req.alpha,
+        eps_warmup=req.eps_warmup,
+        sampler=req.sampler,
+        seed=req.seed,
+    )
     seed_everything(req.seed)
     model = build_model(req.model, data.shape, data.n_classes, req.width)
     Xs, ys = to_images(sel.X, data.shape), torch.from_numpy(sel.y)
     t0 = time.perf_counter()
-    hist = train(model, Xs, ys, sel.weights, cfg, checkpoint=req.checkpoint,
-                 progress=req.progress)
+    hist = train(model, Xs, ys, sel.weights, cfg, checkpoint=req.checkpoint, progress=req.progress)
     t_train = time.perf_counter() - t0
     Xt_all, yt_all = to_images(data.X_test, data.shape), torch.from_numpy(data.y_test)
     clean = accuracy(model, Xt_all, yt_all)
     rng = np.random.default_rng(req.seed)
-    te = np.sort(rng.choice(len(data.y_test), size=min(req.eval_n, len(data.y_test)),
-                            replace=False))
+    te = np.sort(
+        rng.choice(len(data.y_test), size=min(req.eval_n, len(data.y_test)), replace=False)
+    )
     Xt, yt = Xt_all[te], yt_all[te]
-    robust = robust_accuracy(model, Xt, yt, list(req.attacks), steps=req.pgd_steps,
-                             restarts=req.restarts, seed=req.seed)
+    robust = robust_accuracy(
+        model, Xt, yt, list(req.attacks), steps=req.pgd_steps, restarts=req.restarts, seed=req.seed
+    )
     aa: dict[str, float] = {}
     if req.autoattack:
         for spec in req.attacks:
-            aa[f"aa-{spec.norm}-{spec.eps:g}"] = autoattack_accuracy(model, Xt, yt, spec.norm,
-                                                                     spec.eps, seed=req.seed)
+            aa[f"aa-{spec.norm}-{spec.eps:g}"] = autoattack_accuracy(
+                model, Xt, yt, spec.norm, spec.eps, seed=req.seed
+            )
     bound = None
     if req.bound and sel.eta is not None:
-        bi = rng.choice(len(data.y_train), size=min(req.eval_n, len(data.y_train)),
-                        replace=False)
-        bound = cover_bound(model, Xs, ys, torch.as_tensor(sel.weights),
-                            to_images(data.X_train[bi], data.shape),
-                            torch.from_numpy(data.y_train[bi]), eps=req.eps, eta=sel.eta,
-                            norm=req.norm, steps=req.pgd_steps, seed=req.seed)
-    echo(f"trained {req.model} on {sel.size} points ({req.norm} eps={eps_train:.4g}) in "
-         f"{t_train:.1f} s; final training loss {hist[-1]['loss']:.4f}")
+        bi = rng.choice(len(data.y_train), size=min(req.eval_n, len(data.y_train)), replace=False)
+        bound = cover_bound(
+            model,
+            Xs,
+            ys,
+            torch.as_tensor(sel.weights),
+            to_images(data.X_train[bi], data.shape),
+            torch.from_numpy(data.y_train[bi]),
+            eps=req.eps,
+            eta=sel.eta,
+            norm=req.norm,
+            steps=req.pgd_steps,
+            seed=req.seed,
+        )
+    echo(
+        f"trained {req.model} on {sel.size} points ({req.norm} eps={eps_train:.4g}) in "
+        f"{t_train:.1f} s; final training loss {hist[-1]['loss']:.4f}"
+    )
     echo(f"clean accuracy {clean:.4f} ({data.test_split} split, {len(yt_all)} images)")
     for k, v in {**robust, **aa}.items():
         echo(f"robust accuracy {k}: {v:.4f} ({len(te)} images)")
     if bound is not None:
-        echo(f"bound: weighted cover loss at eps+eta={bound['eps'] + bound['eta']:.4g} is "
-             f"{bound['cover_loss']:.4f}; full-data adversarial loss at eps={bound['eps']:g} "
-             f"(on {len(te)} training rows) is {bound['full_loss']:.4f}")
-    return {"dataset": data.name, "n_train": sel.size, "clean_acc": clean,
-            "robust_acc": robust, "autoattack_acc": aa, "bound": bound, "seed": req.seed,
-            "train_seconds": t_train, "history": hist, "eps_train": eps_train}
+        echo(
+            f"bound: weighted cover loss at eps+eta={bound['eps'] + bound['eta']:.4g} is "
+            f"{bound['cover_loss']:.4f}; full-data adversarial loss at eps={bound['eps']:g} "
+            f"(on {len(te)} training rows) is {bound['full_loss']:.4f}"
+        )
+    return {
+        "dataset": data.name,
+        "n_train": sel.size,
+        "clean_acc": clean,
+        "robust_acc": robust,
+        "autoattack_acc": aa,
+        "bound": bound,
+        "seed": req.seed,
+        "train_seconds": t_train,
+        "history": hist,
+        "eps_train": eps_train,
+    }

@@ -88,8 +88,9 @@ def to_images(X: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).reshape(-1, *shape)
 
 
-def weighted_loss(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
-                  ) -> torch.Tensor:
+def weighted_loss(
+    logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Weighted mean cross-entropy ``sum(w_i * l_i) / sum(w_i)``.
 
     With integer weights (cover counts) this equals the mean loss over the dataset in which
@@ -108,17 +109,21 @@ def weighted_loss(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor |
     return (w * per).sum() / w.sum()
 
 
-def batches(n: int, batch_size: int, steps: int, weights: np.ndarray | None,
-            gen: torch.Generator) -> Iterator[torch.Tensor]:
+def batches(
+    n: int, batch_size: int, steps: int, weights: np.ndarray | None, gen: torch.Generator
+) -> Iterator[torch.Tensor]:
     """``steps`` index batches: shuffled passes over ``range(n)``, or, with ``weights``
     (sampler mode), draws with replacement proportional to the weights
     (:class:`torch.utils.data.WeightedRandomSampler`)."""
     if weights is not None:
         from torch.utils.data import WeightedRandomSampler
 
-        sampler = WeightedRandomSampler([float(w) for w in weights],
-                                        num_samples=steps * batch_size, replacement=True,
-                                        generator=gen)
+        sampler = WeightedRandomSampler(
+            [float(w) for w in weights],
+            num_samples=steps * batch_size,
+            replacement=True,
+            generator=gen,
+        )
         idx = torch.tensor(list(sampler), dtype=torch.int64)
         yield from idx.split(batch_size)
         return
@@ -196,8 +201,14 @@ def train(
         tot_loss = tot_acc = 0.0
         sampler_w = weights if (cfg.sampler and weights is not None) else None
         it = batches(m, cfg.batch_size, steps, sampler_w, gen)
-        bar = tqdm(it, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not progress, unit="batch")
+        bar = tqdm(
+            it,
+            total=steps,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            leave=False,
+            disable=not progress,
+            unit="batch",
+        )
         eps = cfg.eps
         for idx in bar:
             xb, yb = X[idx], y[idx]
@@ -206,8 +217,16 @@ def train(
                 eps = cfg.eps * min(1.0, (done + 1) / (cfg.eps_warmup * total))
             if eps > 0 and cfg.attack_steps > 0:
                 alpha = None if cfg.alpha is None else cfg.alpha * eps / cfg.eps
-                xb = pgd(model, xb, yb, eps=eps, norm=cfg.norm, steps=cfg.attack_steps,
-                         alpha=alpha, generator=gen)
+                xb = pgd(
+                    model,
+                    xb,
+                    yb,
+                    eps=eps,
+                    norm=cfg.norm,
+                    steps=cfg.attack_steps,
+                    alpha=alpha,
+                    generator=gen,
+                )
             logits = model(xb)
             wb = None if (w_t is None or cfg.sampler) else w_t[idx]
             loss = weighted_loss(logits, yb, wb)
@@ -219,16 +238,25 @@ def train(
             tot_loss += float(loss.detach())
             tot_acc += float((logits.argmax(1) == yb).float().mean())
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}", eps=f"{eps:.3g}")
-        history.append({"epoch": epoch + 1, "loss": tot_loss / steps, "acc": tot_acc / steps,
-                        "eps": eps})
+        history.append(
+            {"epoch": epoch + 1, "loss": tot_loss / steps, "acc": tot_acc / steps, "eps": eps}
+        )
         log.info("epoch %d: loss %.4f acc %.3f", epoch + 1, tot_loss / steps, tot_acc / steps)
         if ck is not None:
             ck.parent.mkdir(parents=True, exist_ok=True)
             tmp = ck.with_name(ck.name + ".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "history": history,
-                        "epoch": epoch + 1, "config": asdict(cfg),
-                        "generator": gen.get_state()}, tmp)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "history": history,
+                    "epoch": epoch + 1,
+                    "config": asdict(cfg),
+                    "generator": gen.get_state(),
+                },
+                tmp,
+            )
             tmp.replace(ck)
     model.eval()
     return history

@@ -7,8 +7,9 @@ from pathlib import Path
 __all__ = ["run_cli"]
 
 
-def run_cli(*, quick: bool, json_out: Path | None, only: str | None,
-            methods: str | None = None) -> None:
+def run_cli(
+    *, quick: bool, json_out: Path | None, only: str | None, methods: str | None = None
+) -> None:
     """Run the benchmark suite (implemented in :mod:`covering.bench.runner`)."""
     from covering.bench.runner import main
 

@@ -177,8 +177,12 @@ def milp_baseline(
         optimal = optimal and res.status == 0
         dual = getattr(res, "mip_dual_bound", None)
         bound += int(np.ceil(dual - 1e-6)) if dual is not None else int(chosen.shape[0])
-        log.debug("milp class of %d rows: %d centres in %.2fs", m, chosen.shape[0],
-                  time.perf_counter() - t0)
+        log.debug(
+            "milp class of %d rows: %d centres in %.2fs",
+            m,
+            chosen.shape[0],
+            time.perf_counter() - t0,
+        )
         # a chosen centre within eta of each row (the incidence is exact, rows are feasible)
         sub = A[:, chosen].tocsr()
         owner = chosen[sub.indices[sub.indptr[:-1]]]

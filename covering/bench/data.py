@@ -63,8 +63,16 @@ def _component_params(
 
 
 def _rows(
-    start: int, stop: int, dim: int, *, seed: int, classes: int, per_component: int,
-    intrinsic: int, noise: float, spread: float,
+    start: int,
+    stop: int,
+    dim: int,
+    *,
+    seed: int,
+    classes: int,
+    per_component: int,
+    intrinsic: int,
+    noise: float,
+    spread: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows ``start:stop`` of the mixture (float32 (b, dim)) and their labels (int64 (b,))."""
     comp = np.arange(start, stop, dtype=np.int64) // per_component
@@ -72,28 +80,58 @@ def _rows(
     means, bases = _component_params(ucomp, dim, intrinsic, seed, spread)
     rng = np.random.default_rng([seed, 2, start])
     z = rng.standard_normal((stop - start, intrinsic)).astype(np.float32)
-    X = np.einsum("bi,bid->bd", z, bases[inv]) if stop - start <= 8192 else np.concatenate([
-        np.einsum("bi,bid->bd", z[s : s + 8192], bases[inv[s : s + 8192]])
-        for s in range(0, stop - start, 8192)
-    ])
+    X = (
+        np.einsum("bi,bid->bd", z, bases[inv])
+        if stop - start <= 8192
+        else np.concatenate(
+            [
+                np.einsum("bi,bid->bd", z[s : s + 8192], bases[inv[s : s + 8192]])
+                for s in range(0, stop - start, 8192)
+            ]
+        )
+    )
     X += means[inv]
     X += rng.standard_normal(X.shape, dtype=np.float32) * np.float32(noise / np.sqrt(dim))
     return X.astype(np.float32, copy=False), (comp % classes).astype(np.int64)
 
 
 def mixture(
-    n: int, dim: int, *, seed: int = 0, classes: int = 10, per_component: int = 1000,
-    intrinsic: int = 8, noise: float = 0.5, spread: float = 12.0,
+    n: int,
+    dim: int,
+    *,
+    seed: int = 0,
+    classes: int = 10,
+    per_component: int = 1000,
+    intrinsic: int = 8,
+    noise: float = 0.5,
+    spread: float = 12.0,
 ) -> Dataset:
     """A synthetic mixture in memory (see the module docstring); float32 (n, dim)."""
-    X, y = _rows(0, n, dim, seed=seed, classes=classes, per_component=per_component,
-                 intrinsic=intrinsic, noise=noise, spread=spread)
+    X, y = _rows(
+        0,
+        n,
+        dim,
+        seed=seed,
+        classes=classes,
+        per_component=per_component,
+        intrinsic=intrinsic,
+        noise=noise,
+        spread=spread,
+    )
     return Dataset(f"mix{dim}", X, y)
 
 
 def write_mixture(
-    directory: Path, n: int, dim: int, *, seed: int = 0, classes: int = 10,
-    per_component: int = 1000, intrinsic: int = 8, noise: float = 0.5, spread: float = 12.0,
+    directory: Path,
+    n: int,
+    dim: int,
+    *,
+    seed: int = 0,
+    classes: int = 10,
+    per_component: int = 1000,
+    intrinsic: int = 8,
+    noise: float = 0.5,
+    spread: float = 12.0,
 ) -> tuple[Path, Path]:
     """Write a mixture to ``directory`` as ``.npy`` files, chunk by chunk (bounded memory).
 
@@ -108,14 +146,21 @@ def write_mixture(
     yp = directory / f"mix_n{n}_d{dim}_s{seed}.labels.npy"
     if xp.exists() and yp.exists():
         return xp, yp
-    X = np.lib.format.open_memmap(str(xp) + ".part", mode="w+", dtype=np.float32,
-                                  shape=(n, dim))
+    X = np.lib.format.open_memmap(str(xp) + ".part", mode="w+", dtype=np.float32, shape=(n, dim))
     y = np.empty(n, dtype=np.int64)
     for s in range(0, n, CHUNK):
         e = min(n, s + CHUNK)
-        X[s:e], y[s:e] = _rows(s, e, dim, seed=seed, classes=classes,
-                               per_component=per_component, intrinsic=intrinsic,
-                               noise=noise, spread=spread)
+        X[s:e], y[s:e] = _rows(
+            s,
+            e,
+            dim,
+            seed=seed,
+            classes=classes,
+            per_component=per_component,
+            intrinsic=intrinsic,
+            noise=noise,
+            spread=spread,
+        )
     X.flush()
     del X
     Path(str(xp) + ".part").replace(xp)

@@ -18,8 +18,7 @@ BASELINES = ("farthest_first", "milp")
 
 
 def _key(r: Record) -> tuple[str, str, int, int, float]:
-    return (str(r.get("suite", "")), str(r["dataset"]), int(r["n"]), int(r["dim"]),
-            float(r["eta"]))
+    return (str(r.get("suite", "")), str(r["dataset"]), int(r["n"]), int(r["dim"]), float(r["eta"]))
 
 
 def ratios(records: Sequence[Record]) -> list[dict[str, float | None]]:
@@ -40,11 +39,13 @@ def ratios(records: Sequence[Record]) -> list[dict[str, float | None]]:
     for r in records:
         ff = base.get((_key(r), "farthest_first"))
         mi = base.get((_key(r), "milp"))
-        out.append({
-            "size_vs_ff": r["size"] / ff["size"] if ff else None,
-            "speedup_vs_ff": ff["seconds"] / r["seconds"] if ff and r["seconds"] > 0 else None,
-            "size_vs_milp": r["size"] / mi["size"] if mi else None,
-        })
+        out.append(
+            {
+                "size_vs_ff": r["size"] / ff["size"] if ff else None,
+                "speedup_vs_ff": ff["seconds"] / r["seconds"] if ff and r["seconds"] > 0 else None,
+                "size_vs_milp": r["size"] / mi["size"] if mi else None,
+            }
+        )
     return out
 
 
@@ -80,8 +81,10 @@ def markdown_table(records: Sequence[Record]) -> str:
     records : sequence of dict
         Benchmark records (optionally with a ``suite`` key).
     """
-    head = ("| suite | dataset | n | dim | eta | method | size | lower bound | seconds | "
-            "peak RSS (MiB) | size / FF | speed-up vs FF | size / MILP |")
+    head = (
+        "| suite | dataset | n | dim | eta | method | size | lower bound | seconds | "
+        "peak RSS (MiB) | size / FF | speed-up vs FF | size / MILP |"
+    )
     lines = [head, "|" + "---|" * 13]
     for r, q in zip(records, ratios(records), strict=True):
         lb = "" if r["lower_bound"] is None else str(r["lower_bound"])

@@ -29,11 +29,22 @@ __all__ = ["RECORD_KEYS", "Case", "main", "run_case", "run_cases", "suites"]
 
 log = logging.getLogger(__name__)
 
-RECORD_KEYS = ("dataset", "n", "dim", "metric", "eta", "k", "method", "size", "radius",
-               "lower_bound", "seconds", "peak_rss_bytes")
+RECORD_KEYS = (
+    "dataset",
+    "n",
+    "dim",
+    "metric",
+    "eta",
+    "k",
+    "method",
+    "size",
+    "radius",
+    "lower_bound",
+    "seconds",
+    "peak_rss_bytes",
+)
 #: engine methods and baselines a case may name
-METHODS = ("greedy", "auto", "net", "milp_engine", "builder_add", "gpu", "farthest_first",
-           "milp")
+METHODS = ("greedy", "auto", "net", "milp_engine", "builder_add", "gpu", "farthest_first", "milp")
 #: eta of the synthetic family (keeps about 5% of the rows at every n, see bench/README.md)
 MIX_ETA = 2.9
 DIGITS_ETA = 1.5
@@ -73,34 +84,53 @@ def suites(quick: bool) -> dict[str, list[Case]]:
     ours = ("greedy", "auto", "net")
     if quick:
         return {
-            "digits": [Case("digits", "digits", m, DIGITS_ETA)
-                       for m in (*ours, "farthest_first", "milp")],
-            "mix": [Case("mix", "mix", m, MIX_ETA, 10_000, 64)
-                    for m in ("greedy", "net", "farthest_first")],
-            "milp": [Case("milp", "mix", m, 1.8, 3_000, 16)
-                     for m in ("greedy", "auto", "farthest_first", "milp")],
-            "scaling": [Case("scaling", "mix", m, MIX_ETA, n, 64)
-                        for n in (3_000, 10_000, 30_000) for m in ("greedy", "farthest_first")],
-            "incremental": [Case("incremental", "mix", m, MIX_ETA, 20_000, 64)
-                            for m in ("greedy", "builder_add")],
+            "digits": [
+                Case("digits", "digits", m, DIGITS_ETA) for m in (*ours, "farthest_first", "milp")
+            ],
+            "mix": [
+                Case("mix", "mix", m, MIX_ETA, 10_000, 64)
+                for m in ("greedy", "net", "farthest_first")
+            ],
+            "milp": [
+                Case("milp", "mix", m, 1.8, 3_000, 16)
+                for m in ("greedy", "auto", "farthest_first", "milp")
+            ],
+            "scaling": [
+                Case("scaling", "mix", m, MIX_ETA, n, 64)
+                for n in (3_000, 10_000, 30_000)
+                for m in ("greedy", "farthest_first")
+            ],
+            "incremental": [
+                Case("incremental", "mix", m, MIX_ETA, 20_000, 64)
+                for m in ("greedy", "builder_add")
+            ],
         }
     return {
-        "digits": [Case("digits", "digits", m, DIGITS_ETA)
-                   for m in (*ours, "farthest_first", "milp")],
+        "digits": [
+            Case("digits", "digits", m, DIGITS_ETA) for m in (*ours, "farthest_first", "milp")
+        ],
         "mnist": [Case("mnist", "mnist", m, MNIST_ETA) for m in (*ours, "farthest_first")],
-        "mix": [Case("mix", "mix", m, MIX_ETA, 10_000, 128)
-                for m in (*ours, "farthest_first")],
-        "milp": [Case("milp", "mix", m, 1.8, 3_000, 16)
-                 for m in (*ours, "farthest_first", "milp")],
-        "scaling": [Case("scaling", "mix", m, MIX_ETA, n, 128)
-                    for n in (10_000, 30_000, 100_000, 300_000, 1_000_000)
-                    for m in (("greedy", "net", "farthest_first") if n <= 100_000
-                              else ("greedy", "farthest_first") if n <= 300_000
-                              else ("greedy",))],
-        "dims": [Case("dims", "mix", m, MIX_ETA, 100_000, d)
-                 for d in (64, 256, 768) for m in ("greedy", "farthest_first")],
-        "incremental": [Case("incremental", "mix", m, MIX_ETA, 100_000, 128)
-                        for m in ("greedy", "builder_add")],
+        "mix": [Case("mix", "mix", m, MIX_ETA, 10_000, 128) for m in (*ours, "farthest_first")],
+        "milp": [Case("milp", "mix", m, 1.8, 3_000, 16) for m in (*ours, "farthest_first", "milp")],
+        "scaling": [
+            Case("scaling", "mix", m, MIX_ETA, n, 128)
+            for n in (10_000, 30_000, 100_000, 300_000, 1_000_000)
+            for m in (
+                ("greedy", "net", "farthest_first")
+                if n <= 100_000
+                else ("greedy", "farthest_first")
+                if n <= 300_000
+                else ("greedy",)
+            )
+        ],
+        "dims": [
+            Case("dims", "mix", m, MIX_ETA, 100_000, d)
+            for d in (64, 256, 768)
+            for m in ("greedy", "farthest_first")
+        ],
+        "incremental": [
+            Case("incremental", "mix", m, MIX_ETA, 100_000, 128) for m in ("greedy", "builder_add")
+        ],
         "gpu": [Case("gpu", "mix", "gpu", MIX_ETA, n, 128) for n in (1_000_000, 10_000_000)],
     }
 
@@ -110,17 +140,28 @@ def _peak_rss() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-def _record(case: Case, n: int, dim: int, size: int, radius: float, lb: int | None,
-            seconds: float) -> dict[str, Any]:
-    return {"dataset": case.dataset if case.dataset != "mix" else f"mix{dim}", "n": int(n),
-            "dim": int(dim), "metric": "l2", "eta": float(case.eta), "k": None,
-            "method": case.method, "size": int(size), "radius": float(radius),
-            "lower_bound": None if lb is None else int(lb), "seconds": float(seconds),
-            "peak_rss_bytes": _peak_rss()}
+def _record(
+    case: Case, n: int, dim: int, size: int, radius: float, lb: int | None, seconds: float
+) -> dict[str, Any]:
+    return {
+        "dataset": case.dataset if case.dataset != "mix" else f"mix{dim}",
+        "n": int(n),
+        "dim": int(dim),
+        "metric": "l2",
+        "eta": float(case.eta),
+        "k": None,
+        "method": case.method,
+        "size": int(size),
+        "radius": float(radius),
+        "lower_bound": None if lb is None else int(lb),
+        "seconds": float(seconds),
+        "peak_rss_bytes": _peak_rss(),
+    }
 
 
-def _check_baseline(X: np.ndarray, y: np.ndarray, centres: np.ndarray, centre_of: np.ndarray,
-                    eta: float) -> float:
+def _check_baseline(
+    X: np.ndarray, y: np.ndarray, centres: np.ndarray, centre_of: np.ndarray, eta: float
+) -> float:
     """Validate a baseline's cover exactly; return its radius."""
     from covering.result import CoverError
     from covering.verify import assigned_distances
@@ -154,8 +195,14 @@ def run_case(case: Case, path: str | None = None) -> dict[str, Any]:
     if case.method in ("greedy", "auto", "net", "milp_engine", "gpu"):
         method = {"milp_engine": "milp", "gpu": "greedy"}.get(case.method, case.method)
         t0 = time.perf_counter()
-        cov = covering.cover(X, y, eta=eta, method=method, lower_bound=case.method != "greedy",
-                             backend="gpu" if case.method == "gpu" else "cpu")
+        cov = covering.cover(
+            X,
+            y,
+            eta=eta,
+            method=method,
+            lower_bound=case.method != "greedy",
+            backend="gpu" if case.method == "gpu" else "cpu",
+        )
         seconds = time.perf_counter() - t0
         return _record(case, ds.n, ds.dim, cov.size, cov.radius, cov.lower_bound, seconds)
     if case.method == "builder_add":
@@ -247,17 +294,32 @@ def run_cases(
         if rec is None:
             continue
         rec["suite"] = case.suite
-        log.info("%s %s n=%d d=%d: size %d in %.2fs", case.suite, rec["method"], rec["n"],
-                 rec["dim"], rec["size"], rec["seconds"])
-        print(f"{case.suite:12s} {rec['dataset']:8s} n={rec['n']:<9d} {rec['method']:15s} "
-              f"size={rec['size']:<8d} {rec['seconds']:9.2f}s "
-              f"rss={rec['peak_rss_bytes'] / 2**20:8.0f}MiB", flush=True)
+        log.info(
+            "%s %s n=%d d=%d: size %d in %.2fs",
+            case.suite,
+            rec["method"],
+            rec["n"],
+            rec["dim"],
+            rec["size"],
+            rec["seconds"],
+        )
+        print(
+            f"{case.suite:12s} {rec['dataset']:8s} n={rec['n']:<9d} {rec['method']:15s} "
+            f"size={rec['size']:<8d} {rec['seconds']:9.2f}s "
+            f"rss={rec['peak_rss_bytes'] / 2**20:8.0f}MiB",
+            flush=True,
+        )
         records.append(rec)
     return records
 
 
-def main(*, quick: bool = False, json_out: Path | None = None, only: str | None = None,
-         methods: str | None = None) -> None:
+def main(
+    *,
+    quick: bool = False,
+    json_out: Path | None = None,
+    only: str | None = None,
+    methods: str | None = None,
+) -> None:
     """Run the suites; print a Markdown table; write JSON (+ ``.md``, ``.png``) when asked.
 
     Parameters
@@ -281,15 +343,18 @@ def main(*, quick: bool = False, json_out: Path | None = None, only: str | None 
     names = list(table) if only is None else [s.strip() for s in only.split(",") if s.strip()]
     unknown = [s for s in names if s not in table]
     if unknown:
-        raise ValueError(f"unknown bench suite(s) {', '.join(unknown)}: expected "
-                         f"{', '.join(table)}")
+        raise ValueError(
+            f"unknown bench suite(s) {', '.join(unknown)}: expected {', '.join(table)}"
+        )
     cases = [c for s in names for c in table[s]]
     if methods is not None:
         want = {m.strip() for m in methods.split(",") if m.strip()}
         known = {c.method for cs in table.values() for c in cs}
         if not want or want - known:
-            raise ValueError(f"unknown bench method(s) {', '.join(sorted(want - known)) or '-'}:"
-                             f" expected {', '.join(sorted(known))}")
+            raise ValueError(
+                f"unknown bench method(s) {', '.join(sorted(want - known)) or '-'}:"
+                f" expected {', '.join(sorted(known))}"
+            )
         cases = [c for c in cases if c.method in want]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="covering-bench-") as tmp:

@@ -109,8 +109,10 @@ def allocate_budget(Zs: list[np.ndarray], k: int, metric: str, *, seed: int = 0)
     ndarray of int64, shape (len(Zs),)
     """
     if k < len(Zs):
-        raise ValueError(f"k={k} is smaller than the number of classes ({len(Zs)}): each class "
-                         "needs at least one centre")
+        raise ValueError(
+            f"k={k} is smaller than the number of classes ({len(Zs)}): each class "
+            "needs at least one centre"
+        )
     dist: list[np.ndarray] = []
     for Z in Zs:
         c = _first_row(Z.shape[0], seed)

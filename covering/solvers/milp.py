@@ -139,8 +139,9 @@ def milp_cover(
     if optimal:
         lb = max(lb, int(chosen.shape[0]))
     if not optimal:
-        log.warning("MILP stopped (%s) after %.1fs: returning the best cover found", status,
-                    time_limit)
+        log.warning(
+            "MILP stopped (%s) after %.1fs: returning the best cover found", status, time_limit
+        )
     return MilpResult(np.sort(chosen).astype(np.int64), bool(optimal), int(lb), status)
 
 

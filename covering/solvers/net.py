@@ -73,8 +73,13 @@ class Net:
             return centre, dist
         if self._index is None:
             shift = Z.mean(axis=0) if self._shift is None else self._shift
-            self._index = RangeIndex(Z[:0], self.metric, index="flat", shift=shift,
-                                     scale=unit_scale(Z, shift, self.metric))
+            self._index = RangeIndex(
+                Z[:0],
+                self.metric,
+                index="flat",
+                shift=shift,
+                scale=unit_scale(Z, shift, self.metric),
+            )
         known = np.asarray(self.centre_ids, dtype=np.int64)
         for start in range(0, b, BLOCK):
             stop = min(b, start + BLOCK)

@@ -103,8 +103,9 @@ def _refuse_unknown_query(request: Request, known: set[str]) -> None:
     """422 for query parameters a route does not read (a typo would otherwise be ignored)."""
     unknown = sorted(set(request.query_params) - known - {"wait"})
     if unknown:
-        raise InvalidContent(f"unknown query parameter(s) {unknown}: this route reads "
-                             f"{sorted(known | {'wait'})}")
+        raise InvalidContent(
+            f"unknown query parameter(s) {unknown}: this route reads {sorted(known | {'wait'})}"
+        )
 
 
 @router.post(
@@ -276,9 +277,11 @@ def _check_extendable(state: AppState, cover_id: str) -> None:
     parent's radius (``eta``, or the achieved radius of a budget-mode cover), which must be > 0."""
     m = Manifest.model_validate_json(state.store.manifest_path(cover_id).read_bytes())
     if m.params.eta is None and not m.stats.radius > 0:
-        raise InvalidContent(f"cover {cover_id} is a budget-mode cover of radius 0 (every row "
-                             "its own centre): it cannot be extended at a radius; compute a "
-                             "new cover of all the rows instead")
+        raise InvalidContent(
+            f"cover {cover_id} is a budget-mode cover of radius 0 (every row "
+            "its own centre): it cannot be extended at a radius; compute a "
+            "new cover of all the rows instead"
+        )
 
 
 def _pydantic_message(exc: ValidationError) -> str:

@@ -24,8 +24,7 @@ def datasets(draw):
     vals = draw(st.lists(st.integers(-4, 4), min_size=n * d, max_size=n * d))
     X = (np.asarray(vals, dtype=np.float64).reshape(n, d) / 4.0) + 0.125
     labelled = draw(st.booleans())
-    y = np.asarray(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))) if labelled \
-        else None
+    y = np.asarray(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))) if labelled else None
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     return X.astype(dtype), y
 
@@ -56,8 +55,9 @@ def test_budget_mode_valid(metric, data, k):
     assert cov.size <= k
     assert cov.eta == cov.radius
     D = pairwise(X, metric)
-    assert cov.radius == pytest.approx(D[np.arange(X.shape[0]), cov.indices[cov.assignment]].max(),
-                                       abs=1e-9)
+    assert cov.radius == pytest.approx(
+        D[np.arange(X.shape[0]), cov.indices[cov.assignment]].max(), abs=1e-9
+    )
 
 
 def test_fewer_centres_than_net_on_clusters():
@@ -102,8 +102,11 @@ def test_cancel_through_progress_callback():
 
 def test_progress_reports_stages():
     seen = []
-    covering.cover(np.random.default_rng(0).random((50, 3)), eta=0.3,
-                   progress=lambda s, d, t: seen.append((s, d, t)))
+    covering.cover(
+        np.random.default_rng(0).random((50, 3)),
+        eta=0.3,
+        progress=lambda s, d, t: seen.append((s, d, t)),
+    )
     stages = {s for s, _, _ in seen}
     assert {"graph", "solve", "verify"} <= stages
     assert all(0 <= d <= t for _, d, t in seen)
@@ -134,8 +137,10 @@ def test_progress_reports_stages():
         ({"X": np.array([["a", "b"]]), "eta": 1.0}, "numeric"),
         ({"X": np.zeros((3, 2)), "eta": 1.0, "metric": "cosine"}, "zero rows"),
         ({"X": np.ma.masked_array(np.zeros((3, 2))), "eta": 1.0}, "masked"),
-        ({"X": np.zeros((3, 2)), "labels": np.array([0, 2**63, 1], dtype=np.uint64),
-          "eta": 1.0}, "int64"),
+        (
+            {"X": np.zeros((3, 2)), "labels": np.array([0, 2**63, 1], dtype=np.uint64), "eta": 1.0},
+            "int64",
+        ),
         ({"X": np.zeros((3, 2)), "eta": 1.0, "seed": "a"}, "seed"),
         ({"X": np.zeros((3, 2)), "eta": 1.0, "seed": -1}, "seed"),
         ({"X": np.zeros((3, 2)), "eta": 1.0, "seed": 1.5}, "seed"),
@@ -209,15 +214,19 @@ def test_budget_follows_the_spread_not_the_class_sizes():
     from covering.solvers import allocate_budget, kcenter_cover
 
     rng = np.random.default_rng(0)
-    X = np.concatenate([rng.normal(size=(900, 4)) * 0.01]
-                       + [rng.normal(size=(10, 4)) * 100 + c * 1000 for c in range(1, 11)])
+    X = np.concatenate(
+        [rng.normal(size=(900, 4)) * 0.01]
+        + [rng.normal(size=(10, 4)) * 100 + c * 1000 for c in range(1, 11)]
+    )
     y = np.repeat(np.arange(11), [900] + [10] * 10)
     classes = [X[y == c] for c in range(11)]
     share = allocate_budget(classes, 100, "l2")
     assert share.sum() == 100 and share.min() >= 1 and share[0] < 10
     proportional = split_budget(100, np.bincount(y))
-    worst = max(float(kcenter_cover(Z, int(b), "l2")[2].max())
-                for Z, b in zip(classes, proportional, strict=True))
+    worst = max(
+        float(kcenter_cover(Z, int(b), "l2")[2].max())
+        for Z, b in zip(classes, proportional, strict=True)
+    )
     cov = covering.cover(X, y, k=100)
     check_cover(X, y, cov, cov.eta, "l2")
     assert cov.size <= 100 and cov.radius < 0.25 * worst

@@ -17,12 +17,25 @@ from covering.verify import assigned_distances
 
 pytestmark = pytest.mark.timeout(60)
 
-KEYS = {"dataset", "n", "dim", "metric", "eta", "k", "method", "size", "radius",
-        "lower_bound", "seconds", "peak_rss_bytes"}
+KEYS = {
+    "dataset",
+    "n",
+    "dim",
+    "metric",
+    "eta",
+    "k",
+    "method",
+    "size",
+    "radius",
+    "lower_bound",
+    "seconds",
+    "peak_rss_bytes",
+}
 
 
-def _valid(X: np.ndarray, y: np.ndarray, centres: np.ndarray, centre_of: np.ndarray,
-           eta: float) -> None:
+def _valid(
+    X: np.ndarray, y: np.ndarray, centres: np.ndarray, centre_of: np.ndarray, eta: float
+) -> None:
     assert np.all(np.isin(centre_of, centres))
     assert np.all(y[centre_of] == y)
     assert np.all(assigned_distances(X, centre_of, "l2") <= eta)
@@ -33,8 +46,10 @@ def test_record_keys_are_the_contract() -> None:
 
 
 def test_runner_records_and_covers(tmp_path: Path) -> None:
-    cases = [Case("t", "mix", m, 1.8, 3000, 16) for m in
-             ("greedy", "net", "farthest_first", "milp", "builder_add")]
+    cases = [
+        Case("t", "mix", m, 1.8, 3000, 16)
+        for m in ("greedy", "net", "farthest_first", "milp", "builder_add")
+    ]
     recs = run_cases(cases, tmp_path, isolate=False)
     assert [r["method"] for r in recs] == [c.method for c in cases]
     X, y = mixture(3000, 16).X, mixture(3000, 16).y
@@ -94,12 +109,27 @@ def test_mixture_is_seeded_and_fixed_density() -> None:
 
 def test_reports(tmp_path: Path) -> None:
     recs = [
-        {"suite": "scaling", "dataset": "mix8", "n": n, "dim": 8, "metric": "l2", "eta": 1.0,
-         "k": None, "method": m, "size": s, "radius": 0.9, "lower_bound": None,
-         "seconds": t, "peak_rss_bytes": 2**27}
-        for n, m, s, t in [(1000, "greedy", 50, 1.0), (10_000, "greedy", 500, 10.0),
-                           (1000, "farthest_first", 100, 4.0),
-                           (10_000, "farthest_first", 1000, 400.0)]
+        {
+            "suite": "scaling",
+            "dataset": "mix8",
+            "n": n,
+            "dim": 8,
+            "metric": "l2",
+            "eta": 1.0,
+            "k": None,
+            "method": m,
+            "size": s,
+            "radius": 0.9,
+            "lower_bound": None,
+            "seconds": t,
+            "peak_rss_bytes": 2**27,
+        }
+        for n, m, s, t in [
+            (1000, "greedy", 50, 1.0),
+            (10_000, "greedy", 500, 10.0),
+            (1000, "farthest_first", 100, 4.0),
+            (10_000, "farthest_first", 1000, 400.0),
+        ]
     ]
     q = ratios(recs)
     assert q[0]["size_vs_ff"] == pytest.approx(0.5) and q[0]["speedup_vs_ff"] == 4.0

@@ -24,25 +24,38 @@ def files(tmp_path):
 
 def test_cover_then_verify(files, capsys):
     out = files / "c.json"
-    rc = main(["cover", str(files / "X.npy"), "--labels", str(files / "y.npy"), "--eta", "0.5",
-               "--method", "greedy", "-o", str(out), "--arrays"])
+    rc = main(
+        [
+            "cover",
+            str(files / "X.npy"),
+            "--labels",
+            str(files / "y.npy"),
+            "--eta",
+            "0.5",
+            "--method",
+            "greedy",
+            "-o",
+            str(out),
+            "--arrays",
+        ]
+    )
     assert rc == 0
     summary = capsys.readouterr().out
     assert "size=" in summary and "lower_bound=" in summary and "seconds=" in summary
     m = json.loads(out.read_text())
     assert m["params"]["eta"] == 0.5 and (files / "c.npz").is_file()
-    assert main(["verify", str(files / "X.npy"), str(out), "--labels",
-                 str(files / "y.npy")]) == 0
+    assert main(["verify", str(files / "X.npy"), str(out), "--labels", str(files / "y.npy")]) == 0
     # without the arrays file, verification uses the inline centres
     (files / "c.npz").unlink()
-    assert main(["verify", str(files / "X.npy"), str(out), "--labels",
-                 str(files / "y.npy")]) == 0
+    assert main(["verify", str(files / "X.npy"), str(out), "--labels", str(files / "y.npy")]) == 0
 
 
 def test_verify_reports_violation(files, capsys):
     out = files / "c.json"
-    assert main(["cover", str(files / "X.npy"), "--eta", "0.5", "--method", "greedy",
-                 "-o", str(out)]) == 0
+    assert (
+        main(["cover", str(files / "X.npy"), "--eta", "0.5", "--method", "greedy", "-o", str(out)])
+        == 0
+    )
     m = json.loads(out.read_text())
     m["centres"]["indices"] = m["centres"]["indices"][:1]
     m["centres"]["weights"] = [150]
@@ -59,11 +72,15 @@ def test_verify_reports_violation(files, capsys):
         (["cover", "{d}/X.npy", "-o", "{d}/o.json"], "exactly one"),
         (["cover", "{d}/nope.npy", "--eta", "1", "-o", "{d}/o.json"], "no such file"),
         (["cover", "{d}/X.npy", "--eta", "1", "--metric", "l9", "-o", "{d}/o.json"], "metric"),
-        (["cover", "{d}/X.npy", "--labels", "{d}/short.npy", "--eta", "1", "-o", "{d}/o.json"],
-         "length"),
+        (
+            ["cover", "{d}/X.npy", "--labels", "{d}/short.npy", "--eta", "1", "-o", "{d}/o.json"],
+            "length",
+        ),
         (["cover", "{d}/pickle.npy", "--eta", "1", "-o", "{d}/o.json"], "numeric"),
-        (["cover", "{d}/X.npy", "--k", "1", "--labels", "{d}/y.npy", "-o", "{d}/o.json"],
-         "classes"),
+        (
+            ["cover", "{d}/X.npy", "--k", "1", "--labels", "{d}/y.npy", "-o", "{d}/o.json"],
+            "classes",
+        ),
         (["cover", "{d}/X.npy", "--eta", "1", "--arrays", "-o", "{d}/o.npz"], "JSON"),
         (["cover", "{d}/X.npy", "--eta", "1", "-o", "{d}"], "directory"),
         (["verify", "{d}/X.npy", "{d}/bad.json"], "not a valid cover manifest"),
@@ -83,9 +100,20 @@ def test_errors_are_one_line_exit_2(files, args, needle, capsys):
 
 def test_error_in_a_real_process_has_no_traceback(files):
     proc = subprocess.run(
-        [sys.executable, "-m", "covering.cli", "cover", str(files / "X.npy"), "--eta", "nan",
-         "-o", str(files / "o.json")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "covering.cli",
+            "cover",
+            str(files / "X.npy"),
+            "--eta",
+            "nan",
+            "-o",
+            str(files / "o.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

@@ -55,8 +55,9 @@ def eta(data: tuple[np.ndarray, np.ndarray]) -> float:
 
 
 @pytest.fixture(scope="module")
-def shard_files(tmp_path_factory: pytest.TempPathFactory,
-                data: tuple[np.ndarray, np.ndarray]) -> tuple[list[str], list[str]]:
+def shard_files(
+    tmp_path_factory: pytest.TempPathFactory, data: tuple[np.ndarray, np.ndarray]
+) -> tuple[list[str], list[str]]:
     X, y = data
     d = tmp_path_factory.mktemp("shards")
     xs, ys = [], []
@@ -97,11 +98,17 @@ def test_one_round_in_memory_unlabelled_cosine(data: tuple[np.ndarray, np.ndarra
     X = data[0][:1500].astype(np.float64)
     parts = np.array_split(X, 3)
     seen: list[tuple[str, int, int]] = []
-    cov = cover_shards(parts, None, eta=0.25, metric="cosine", rounds=1, seed=1,
-                       progress=lambda *a: seen.append(a))
+    cov = cover_shards(
+        parts, None, eta=0.25, metric="cosine", rounds=1, seed=1, progress=lambda *a: seen.append(a)
+    )
     stages = [s for s, _, _ in seen]
-    assert stages.index("local") < stages.index("coverage") < stages.index("solve") \
-        < stages.index("assign") < stages.index("verify")
+    assert (
+        stages.index("local")
+        < stages.index("coverage")
+        < stages.index("solve")
+        < stages.index("assign")
+        < stages.index("verify")
+    )
     assert ("local", 3, 3) in seen and ("assign", 3, 3) in seen and seen[-1] == ("verify", 1, 1)
     covering.verify(X, cov)
     assert cov.labels is None and cov.labels_fingerprint is None
@@ -110,8 +117,9 @@ def test_one_round_in_memory_unlabelled_cosine(data: tuple[np.ndarray, np.ndarra
     assert cov.size <= 1.25 * ref.size
 
 
-def test_one_file_cut_into_row_ranges(shard_files: tuple[list[str], list[str]],
-                                      data: tuple[np.ndarray, np.ndarray], eta: float) -> None:
+def test_one_file_cut_into_row_ranges(
+    shard_files: tuple[list[str], list[str]], data: tuple[np.ndarray, np.ndarray], eta: float
+) -> None:
     X, y = data
     base = Path(shard_files[0][0]).parent
     cov = cover_shards([base / "X.npy"], [base / "y.npy"], eta=eta, rows_per_shard=1300)
@@ -146,29 +154,45 @@ def _crash_once(marker: str, stage: str, shard: int) -> Any:
     return hook
 
 
-def test_failed_task_is_retried(data: tuple[np.ndarray, np.ndarray], eta: float,
-                                tmp_path: Path) -> None:
+def test_failed_task_is_retried(
+    data: tuple[np.ndarray, np.ndarray], eta: float, tmp_path: Path
+) -> None:
     X, y = data[0][:2000], data[1][:2000]
     parts = np.array_split(np.arange(X.shape[0]), 2)
     marker = tmp_path / "crashed"
-    cov = cover_shards([X[p] for p in parts], [y[p] for p in parts], eta=eta,
-                       on_task=_crash_once(str(marker), "coverage", 1), max_retries=2)
+    cov = cover_shards(
+        [X[p] for p in parts],
+        [y[p] for p in parts],
+        eta=eta,
+        on_task=_crash_once(str(marker), "coverage", 1),
+        max_retries=2,
+    )
     assert marker.read_text() == "crashed"  # the task did die once
     covering.verify(X, cov, y)
 
 
-def test_failed_task_without_retries_fails(data: tuple[np.ndarray, np.ndarray], eta: float,
-                                           tmp_path: Path) -> None:
+def test_failed_task_without_retries_fails(
+    data: tuple[np.ndarray, np.ndarray], eta: float, tmp_path: Path
+) -> None:
     X, y = data[0][:600], data[1][:600]
     marker = tmp_path / "crashed"
     with pytest.raises(ray.exceptions.RayError):
-        cover_shards([X[:300], X[300:]], [y[:300], y[300:]], eta=eta,
-                     on_task=_crash_once(str(marker), "local", 0), max_retries=0)
+        cover_shards(
+            [X[:300], X[300:]],
+            [y[:300], y[300:]],
+            eta=eta,
+            on_task=_crash_once(str(marker), "local", 0),
+            max_retries=0,
+        )
     assert marker.exists()
 
 
-def test_cli_cover_ray_end_to_end(shard_files: tuple[list[str], list[str]], eta: float,
-                                  tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_cover_ray_end_to_end(
+    shard_files: tuple[list[str], list[str]],
+    eta: float,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     xs, ys = shard_files
     out = tmp_path / "cover.json"
     args = ["cover", "--ray", *xs]
@@ -190,8 +214,10 @@ def test_ray_dataset_blocks(data: tuple[np.ndarray, np.ndarray], eta: float) -> 
 
     class Blocks:
         def to_numpy_refs(self) -> list[Any]:
-            return [ray.put({"emb": X[s : s + 400], "label": y[s : s + 400]})
-                    for s in range(0, 1200, 400)]
+            return [
+                ray.put({"emb": X[s : s + 400], "label": y[s : s + 400]})
+                for s in range(0, 1200, 400)
+            ]
 
     cov = cover_shards(Blocks(), eta=eta, column="emb", label_column="label", method="net")
     covering.verify(X, cov, y)
@@ -236,28 +262,57 @@ def test_bad_shards() -> None:
 def test_sharded_verification_catches_a_bad_cover() -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 3)).astype(np.float32)
-    shards = [_Shard(None, None, 25, _Reader(array=X[:25])),
-              _Shard(None, None, 25, _Reader(array=X[25:]))]
+    shards = [
+        _Shard(None, None, 25, _Reader(array=X[:25])),
+        _Shard(None, None, 25, _Reader(array=X[25:])),
+    ]
     offsets = np.array([0, 25, 50])
     good = covering.cover(X, eta=1.5, method="greedy")
     _verify_sharded(shards, offsets, None, good)
     far = int(np.argmax(np.linalg.norm(X - X[good.indices[0]], axis=1)))
     a = good.assignment.copy()
     a[far] = 0
-    bad = Cover(indices=good.indices, weights=np.bincount(a, minlength=good.size),
-                assignment=a, labels=None, eta=good.eta, radius=good.radius, metric="l2",
-                method="greedy", n=50, dim=3, lower_bound=None, fingerprint="")
+    bad = Cover(
+        indices=good.indices,
+        weights=np.bincount(a, minlength=good.size),
+        assignment=a,
+        labels=None,
+        eta=good.eta,
+        radius=good.radius,
+        metric="l2",
+        method="greedy",
+        n=50,
+        dim=3,
+        lower_bound=None,
+        fingerprint="",
+    )
     with pytest.raises(CoverError, match="distance"):
         _verify_sharded(shards, offsets, None, bad)
     with pytest.raises(CoverError, match="weights"):
-        _verify_sharded(shards, offsets, None, Cover(
-            indices=good.indices, weights=good.weights + 1, assignment=good.assignment,
-            labels=None, eta=good.eta, radius=good.radius, metric="l2", method="greedy",
-            n=50, dim=3, lower_bound=None, fingerprint=""))
+        _verify_sharded(
+            shards,
+            offsets,
+            None,
+            Cover(
+                indices=good.indices,
+                weights=good.weights + 1,
+                assignment=good.assignment,
+                labels=None,
+                eta=good.eta,
+                radius=good.radius,
+                metric="l2",
+                method="greedy",
+                n=50,
+                dim=3,
+                lower_bound=None,
+                fingerprint="",
+            ),
+        )
 
 
-def test_engine_and_cli_without_ray(shard_files: tuple[list[str], list[str]],
-                                    tmp_path: Path) -> None:
+def test_engine_and_cli_without_ray(
+    shard_files: tuple[list[str], list[str]], tmp_path: Path
+) -> None:
     """``import covering`` never imports Ray; ``cover --ray`` without Ray is a one-line error."""
     code = (
         "import sys\n"
@@ -268,13 +323,17 @@ def test_engine_and_cli_without_ray(shard_files: tuple[list[str], list[str]],
         f"sys.exit(main(['cover', '--ray', {shard_files[0][0]!r}, '--eta', '1', "
         f"'-o', {str(tmp_path / 'c.json')!r}]))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 2, proc.stderr
     assert "[ray]" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "c.json").exists()
-    out = subprocess.run([sys.executable, "-c", "import sys, covering; "
-                          "sys.exit(int('ray' in sys.modules))"], timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, covering; sys.exit(int('ray' in sys.modules))"],
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, "import covering must not import ray"
 
 
@@ -299,7 +358,8 @@ class _FakeRay:
 
 @pytest.mark.parametrize("initialised", [False, True])
 def test_ray_session_is_shared_and_closed_by_the_last_user(
-        monkeypatch: pytest.MonkeyPatch, initialised: bool) -> None:
+    monkeypatch: pytest.MonkeyPatch, initialised: bool
+) -> None:
     import covering.distributed as dist
 
     fake = _FakeRay(initialised)

@@ -28,8 +28,9 @@ def _brute(Z: np.ndarray, eta: float, metric: str) -> set[tuple[int, int]]:
         elif metric == "cosine":
             D = 1.0 - A @ Z.T
         else:
-            D = np.sqrt(np.maximum(
-                (A * A).sum(1)[:, None] + (Z * Z).sum(1)[None, :] - 2 * A @ Z.T, 0))
+            D = np.sqrt(
+                np.maximum((A * A).sum(1)[:, None] + (Z * Z).sum(1)[None, :] - 2 * A @ Z.T, 0)
+            )
         r, c = np.nonzero(eta * (1 + 1e-6) + 1e-9 >= D)
         ex = exact_distances(A[r], Z[c], metric)  # decide near-ties exactly
         ok = ex <= eta

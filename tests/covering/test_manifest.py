@@ -38,8 +38,16 @@ def test_round_trip_lossless(cov):
 def test_schema_fields(cov):
     d = json.loads(Manifest.from_cover(cov, cover_id="abc").model_dump_json())
     assert d["kind"] == "cover-manifest" and d["schema_version"] == 1
-    assert set(d) >= {"cover_id", "parent", "created_at", "engine", "dataset", "params", "stats",
-                      "centres"}
+    assert set(d) >= {
+        "cover_id",
+        "parent",
+        "created_at",
+        "engine",
+        "dataset",
+        "params",
+        "stats",
+        "centres",
+    }
     assert d["dataset"]["fingerprint"].startswith("sha256:")
     assert d["dataset"]["labels_fingerprint"].startswith("sha256:")
     assert d["engine"]["name"] == "covering"
@@ -57,8 +65,9 @@ def test_golden_file_still_parses():
 def test_payload_form(cov):
     with pytest.raises(ValueError, match="payload"):
         Manifest.from_cover(cov, inline=False)
-    m = Manifest.from_cover(cov, inline=False, payload_url="/covers/x/arrays",
-                            payload_sha256="0" * 64)
+    m = Manifest.from_cover(
+        cov, inline=False, payload_url="/covers/x/arrays", payload_sha256="0" * 64
+    )
     assert m.centres is None and m.payload is not None
     with pytest.raises(ValueError, match="payload"):
         m.arrays()

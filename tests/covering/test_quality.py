@@ -17,8 +17,12 @@ def test_greedy_within_ten_percent_of_lp_bound(eta):
         eta = eta / 3.5
     rng = np.random.default_rng(0)
     # 500 rows per class (digits, the fallback without the MNIST files, has ~150)
-    rows = np.concatenate([rng.choice(np.flatnonzero(y == c), min(500, int(np.sum(y == c))),
-                                      replace=False) for c in (0, 2, 8)])
+    rows = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(y == c), min(500, int(np.sum(y == c))), replace=False)
+            for c in (0, 2, 8)
+        ]
+    )
     for c in (0, 2, 8):
         sub = rows[y[rows] == c]
         part = covering.cover(X[sub], eta=eta, method="greedy")

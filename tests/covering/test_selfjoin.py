@@ -64,8 +64,13 @@ def test_single_row_and_rejects_linf():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 80), st.integers(1, 6), st.floats(0.05, 3.0), st.integers(1, 40),
-       st.integers(0, 2**31 - 1))
+@given(
+    st.integers(1, 80),
+    st.integers(1, 6),
+    st.floats(0.05, 3.0),
+    st.integers(1, 40),
+    st.integers(0, 2**31 - 1),
+)
 def test_matches_brute_force(m, d, eta, block, seed):
     X = np.random.default_rng(seed).normal(size=(m, d))
     _check(X, eta, "l2", block)

@@ -64,8 +64,9 @@ def test_detects_far_assignment():
     cov = covering.cover(X, eta=1.0)
     a = cov.assignment.copy()
     a[2] = a[0]
-    bad = dataclasses.replace(cov, assignment=a,
-                              weights=np.bincount(a, minlength=cov.size).astype(np.int64))
+    bad = dataclasses.replace(
+        cov, assignment=a, weights=np.bincount(a, minlength=cov.size).astype(np.int64)
+    )
     with pytest.raises(CoverError, match="row 2"):
         verify(X, bad)
 

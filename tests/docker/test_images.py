@@ -35,7 +35,8 @@ DOCKER = ROOT / "docker"
 DOCKERFILES = ["Dockerfile", "Dockerfile.cpu", "Dockerfile.train"]
 SERVICE_IMAGES = ["Dockerfile", "Dockerfile.cpu"]
 HADOLINT = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
-    "hadolint")
+    "hadolint"
+)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -125,11 +126,15 @@ def pinned(req: Requirement) -> str:
 @pytest.mark.parametrize("name", DOCKERFILES)
 def test_hadolint_is_clean(name: str) -> None:
     assert HADOLINT is not None
-    proc = subprocess.run([HADOLINT, "--format", "json", str(DOCKER / name)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [HADOLINT, "--format", "json", str(DOCKER / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     findings = json.loads(proc.stdout or "[]")
-    assert findings == [], "\n".join(f"{f['line']}: {f['code']} {f['message']}"
-                                     for f in findings)
+    assert findings == [], "\n".join(f"{f['line']}: {f['code']} {f['message']}" for f in findings)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -140,7 +145,8 @@ def test_every_hadolint_ignore_has_a_reason(name: str) -> None:
         if "hadolint ignore" in line:
             before = lines[i - 1].strip() if i else ""
             assert before.startswith("#") and "hadolint" not in before and len(before) > 20, (
-                f"{name}:{i + 1}: explain the ignore in a comment on the line above")
+                f"{name}:{i + 1}: explain the ignore in a comment on the line above"
+            )
 
 
 # --------------------------------------------------------------------------- structure
@@ -184,8 +190,13 @@ def test_gpu_image_is_cuda12_runtime_with_faiss_gpu_and_no_torch() -> None:
 @pytest.mark.parametrize("name", DOCKERFILES)
 def test_pip_installs_only_pinned_files_and_the_project_without_deps(name: str) -> None:
     sts = stages(name)
-    installs = [cmd for s in sts for v in s.all("RUN") for cmd in re.split(r"&&|;", v)
-                if "pip install" in cmd]
+    installs = [
+        cmd
+        for s in sts
+        for v in s.all("RUN")
+        for cmd in re.split(r"&&|;", v)
+        if "pip install" in cmd
+    ]
     assert installs, "the image installs nothing"
     copied = " ".join(v for s in sts for v in s.all("COPY"))
     for cmd in installs:
@@ -196,7 +207,8 @@ def test_pip_installs_only_pinned_files_and_the_project_without_deps(name: str) 
             assert req in copied, f"{req} is installed but never COPY'd"
         else:
             assert "--no-deps" in args and args[-1] == ".", (
-                f"install the project with 'pip install --no-deps .': {cmd.strip()}")
+                f"install the project with 'pip install --no-deps .': {cmd.strip()}"
+            )
 
 
 @pytest.mark.parametrize("name", SERVICE_IMAGES)
@@ -232,8 +244,9 @@ def test_train_image_contract() -> None:
 # --------------------------------------------------------------------------- requirements
 
 
-@pytest.mark.parametrize("name", ["requirements-cpu.txt", "requirements-gpu.txt",
-                                  "requirements-train.txt"])
+@pytest.mark.parametrize(
+    "name", ["requirements-cpu.txt", "requirements-gpu.txt", "requirements-train.txt"]
+)
 def test_requirements_are_pinned_and_satisfy_pyproject(name: str) -> None:
     reqs = requirements(name)
     versions = {k: pinned(r) for k, r in reqs.items()}
@@ -251,7 +264,8 @@ def test_requirements_are_pinned_and_satisfy_pyproject(name: str) -> None:
             req = Requirement(f"faiss-gpu-cu12{req.specifier}")
         assert key in versions, f"{name} lacks {req.name}"
         assert req.specifier.contains(versions[key], prereleases=True), (
-            f"{name}: {key}=={versions[key]} violates pyproject's {req}")
+            f"{name}: {key}=={versions[key]} violates pyproject's {req}"
+        )
     assert "torch" not in versions or name == "requirements-train.txt"
 
 
@@ -313,8 +327,14 @@ def test_cpu_image_requirements_serve_healthz(tmp_path: Path) -> None:
     # pip installs into it through --python.
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--python",
-           str(venv / "bin" / "python")]
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--disable-pip-version-check",
+        "--python",
+        str(venv / "bin" / "python"),
+    ]
     _run([*pip, "install", "-q", "--no-compile", "-r", str(DOCKER / "requirements-cpu.txt")])
     # the build context the Dockerfile COPYs, built out of tree
     src = tmp_path / "src"
@@ -334,20 +354,21 @@ def test_cpu_image_requirements_serve_healthz(tmp_path: Path) -> None:
     data.mkdir()
     port = _free_port()
     image_env = {k: v for k, v in env.items() if k != "PATH"}
-    image_env.update({
-        "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "COVERING_DATA_DIR": str(data),
-        "COVERING_API_TOKENS": "test-token-123456",  # docker run -e COVERING_API_TOKENS=...
-    })
+    image_env.update(
+        {
+            "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "COVERING_DATA_DIR": str(data),
+            "COVERING_API_TOKENS": "test-token-123456",  # docker run -e COVERING_API_TOKENS=...
+        }
+    )
     argv = exec_form(final.last("ENTRYPOINT") or "null") + exec_form(final.last("CMD") or "null")
     image_port = argv[argv.index("--port") + 1]
     argv[argv.index("--port") + 1] = str(port)
     argv[argv.index("--host") + 1] = "127.0.0.1"  # loopback here; 0.0.0.0 in the container
     argv[0] = str(venv / "bin" / argv[0])
     log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(argv, env=image_env, cwd=tmp_path, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(argv, env=image_env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         status = 0
@@ -362,9 +383,11 @@ def test_cpu_image_requirements_serve_healthz(tmp_path: Path) -> None:
         # the image's HEALTHCHECK command, run by the venv's python
         probe = healthcheck_cmd(final.last("HEALTHCHECK") or "")
         probe = [str(venv / "bin" / probe[0])] + [
-            a.replace(f"127.0.0.1:{image_port}", f"127.0.0.1:{port}") for a in probe[1:]]
-        hc = subprocess.run(probe, env=image_env, timeout=30, capture_output=True, text=True,
-                            check=False)
+            a.replace(f"127.0.0.1:{image_port}", f"127.0.0.1:{port}") for a in probe[1:]
+        ]
+        hc = subprocess.run(
+            probe, env=image_env, timeout=30, capture_output=True, text=True, check=False
+        )
         assert hc.returncode == 0, hc.stderr
         # tokens from the environment are in force
         assert _get(f"http://127.0.0.1:{port}/jobs/nope") == 401

@@ -320,17 +320,33 @@ def test_malformed_json_and_params_are_422(client, blobs) -> None:
 
 def test_wrong_json_types_and_unknown_query_params_are_422(client, blobs) -> None:
     ds = put(client, blobs[0])
-    for body in ({"eta": True}, {"eta": "1.5"}, {"k": "3"}, {"k": True}, {"k": 2.0},
-                 {"eta": 1.0, "seed": 2**31}):
+    for body in (
+        {"eta": True},
+        {"eta": "1.5"},
+        {"k": "3"},
+        {"k": True},
+        {"k": 2.0},
+        {"eta": 1.0, "seed": 2**31},
+    ):
         _expect(client.post("/cover", json={"dataset": ds, **body}, headers=AUTH), 422)
     body = npy_bytes(blobs[0])
-    _expect(client.post("/cover?eta=1&metrc=cosine", content=body, headers={**AUTH, **NPY}),
-            422, "metrc")
+    _expect(
+        client.post("/cover?eta=1&metrc=cosine", content=body, headers={**AUTH, **NPY}),
+        422,
+        "metrc",
+    )
     r = client.post("/cover?wait=30", json={"dataset": ds, "eta": 2}, headers=AUTH)
     assert r.status_code == 200, r.text  # a JSON integer is a fine radius
     cid = r.json()["cover_id"]
-    _expect(client.post(f"/covers/{cid}/points?bogus=1", content=npy_bytes(blobs[0][:5]),
-                        headers={**AUTH, **NPY}), 422, "bogus")
+    _expect(
+        client.post(
+            f"/covers/{cid}/points?bogus=1",
+            content=npy_bytes(blobs[0][:5]),
+            headers={**AUTH, **NPY},
+        ),
+        422,
+        "bogus",
+    )
     assert client.get(f"/jobs/{'a' * 32}?wait=1000", headers=AUTH).status_code == 404  # capped
 
 
@@ -339,5 +355,10 @@ def test_zero_radius_budget_cover_is_refused_before_extension(client, blobs) -> 
     r = client.post("/cover?wait=30", json={"dataset": put(client, X[:5]), "k": 5}, headers=AUTH)
     assert r.status_code == 200 and r.json()["stats"]["radius"] == 0.0
     cid = r.json()["cover_id"]
-    _expect(client.post(f"/covers/{cid}/points?wait=30", json={"dataset": put(client, X[5:9])},
-                        headers=AUTH), 422, "radius 0")
+    _expect(
+        client.post(
+            f"/covers/{cid}/points?wait=30", json={"dataset": put(client, X[5:9])}, headers=AUTH
+        ),
+        422,
+        "radius 0",
+    )

@@ -11,8 +11,9 @@ from service.store import Store
 def _race(store: Store, n: int) -> tuple[list[str], set[str], set[str]]:
     """Queue ``n`` jobs; one thread claims them oldest first while another cancels them newest
     first, both released together. Returns (job ids, claimed, answered "cancelled")."""
-    ids = [store.create_job(kind="cover", params={"eta": 1.0}, dataset="0" * 64).id
-           for _ in range(n)]
+    ids = [
+        store.create_job(kind="cover", params={"eta": 1.0}, dataset="0" * 64).id for _ in range(n)
+    ]
     claimed: set[str] = set()
     answered: dict[str, str] = {}
     start = threading.Barrier(2)
@@ -46,8 +47,9 @@ def test_cancel_and_claim_never_both_win(tmp_path: Path) -> None:
             final = store.get_job(job_id)
             assert (final.status == "cancelled") == (job_id in said_cancelled)
             store.finish_job(job_id, "failed", "late")  # a final state stays final
-            assert store.get_job(job_id).status == ("cancelled" if job_id in said_cancelled
-                                                    else "failed")
+            assert store.get_job(job_id).status == (
+                "cancelled" if job_id in said_cancelled else "failed"
+            )
         if said_cancelled and claimed:
             exercised = True
             break

@@ -32,8 +32,7 @@ class DMResult:
     losses: list[float] = field(default_factory=list)
 
 
-def matching_loss(net: ConvNet, real: list[torch.Tensor], syn: list[torch.Tensor]
-                  ) -> torch.Tensor:
+def matching_loss(net: ConvNet, real: list[torch.Tensor], syn: list[torch.Tensor]) -> torch.Tensor:
     """Sum over classes of ``||mean embed(real_c) - mean embed(syn_c)||^2``."""
     sizes_r = [r.shape[0] for r in real]
     sizes_s = [s.shape[0] for s in syn]
@@ -85,8 +84,9 @@ def distribution_matching(
     syn_y = y[rows]
     order = np.argsort(syn_y, kind="stable")
     rows, syn_y = rows[order], syn_y[order]
-    start = X[rows] if init == "real" else np.random.default_rng(seed).random(
-        (len(rows), X.shape[1]))
+    start = (
+        X[rows] if init == "real" else np.random.default_rng(seed).random((len(rows), X.shape[1]))
+    )
     syn = torch.tensor(start.reshape(-1, *shape), dtype=torch.float32, requires_grad=True)
     opt = torch.optim.SGD([syn], lr=lr, momentum=0.5)
     real_rows = [torch.from_numpy(np.flatnonzero(y == c)) for c in classes]
@@ -97,8 +97,10 @@ def distribution_matching(
         net.train()
         for p in net.parameters():
             p.requires_grad_(False)
-        real = [Xt[r[torch.randint(len(r), (min(batch_real, len(r)),), generator=gen)]]
-                for r in real_rows]
+        real = [
+            Xt[r[torch.randint(len(r), (min(batch_real, len(r)),), generator=gen)]]
+            for r in real_rows
+        ]
         loss = matching_loss(net, real, list(syn.split(ipc)))
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -9,8 +9,9 @@ from clients.train.baselines.random import check_budget
 __all__ = ["kcenter_subset"]
 
 
-def kcenter_subset(X: np.ndarray, y: np.ndarray, per_class: int, *, metric: str = "l2",
-                   seed: int = 0) -> np.ndarray:
+def kcenter_subset(
+    X: np.ndarray, y: np.ndarray, per_class: int, *, metric: str = "l2", seed: int = 0
+) -> np.ndarray:
     """Row indices, int64 (per_class * n_classes,), sorted: ``per_class`` farthest-first
     centres of every class of ``X`` (n, d)."""
     from covering.metrics import prepare

@@ -11,8 +11,9 @@ __all__ = ["budget_cover"]
 log = logging.getLogger(__name__)
 
 
-def budget_cover(X: np.ndarray, y: np.ndarray, per_class: int, *, metric: str = "l2",
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+def budget_cover(
+    X: np.ndarray, y: np.ndarray, per_class: int, *, metric: str = "l2", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, float]:
     """A cover of ``X`` (n, d) with ``per_class`` centres in each class of ``y``: every class
     is covered on its own by the engine in budget mode (``covering.cover(X_c, k=per_class)``:
     farthest-first, then bisection on eta with the greedy set cover, then a farthest-first

@@ -23,8 +23,9 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def digits_manifest(tmp_path_factory: pytest.TempPathFactory,
-                    digits: tuple[np.ndarray, np.ndarray]) -> Path:
+def digits_manifest(
+    tmp_path_factory: pytest.TempPathFactory, digits: tuple[np.ndarray, np.ndarray]
+) -> Path:
     """A labelled radius-mode cover of the digits training rows, as a manifest file."""
     import covering
     from covering.cli import write_manifest
@@ -39,5 +40,6 @@ def digits_manifest(tmp_path_factory: pytest.TempPathFactory,
 @pytest.fixture
 def tiny_model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 12), torch.nn.Tanh(),
-                               torch.nn.Linear(12, 3))
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(16, 12), torch.nn.Tanh(), torch.nn.Linear(12, 3)
+    )

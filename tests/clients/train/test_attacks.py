@@ -11,18 +11,26 @@ from clients.train.attacks import pgd, project
 
 def _model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 12), torch.nn.Tanh(),
-                               torch.nn.Linear(12, 3))
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(16, 12), torch.nn.Tanh(), torch.nn.Linear(12, 3)
+    )
 
 
 MODEL = _model()
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(seed=st.integers(0, 10_000), eps=st.floats(0.0, 3.0), norm=st.sampled_from(["linf", "l2"]),
-       steps=st.integers(0, 4), restarts=st.integers(1, 2), batch=st.integers(1, 6))
-def test_pgd_stays_in_ball_and_range(seed: int, eps: float, norm: str, steps: int,
-                                     restarts: int, batch: int) -> None:
+@given(
+    seed=st.integers(0, 10_000),
+    eps=st.floats(0.0, 3.0),
+    norm=st.sampled_from(["linf", "l2"]),
+    steps=st.integers(0, 4),
+    restarts=st.integers(1, 2),
+    batch=st.integers(1, 6),
+)
+def test_pgd_stays_in_ball_and_range(
+    seed: int, eps: float, norm: str, steps: int, restarts: int, batch: int
+) -> None:
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(batch, 1, 4, 4, generator=g)
     x[0, 0, 0, 0] = 0.0  # corners of the box

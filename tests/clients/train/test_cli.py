@@ -12,15 +12,42 @@ import pytest
 
 from covering.cli import main
 
-FAST = ["--epochs", "1", "--batch-size", "64", "--steps-per-epoch", "3", "--attack-steps", "1",
-        "--eval-n", "40", "--pgd-steps", "2", "--attacks", "linf:0.1;l2:0.5", "--no-progress"]
+FAST = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "64",
+    "--steps-per-epoch",
+    "3",
+    "--attack-steps",
+    "1",
+    "--eval-n",
+    "40",
+    "--pgd-steps",
+    "2",
+    "--attacks",
+    "linf:0.1;l2:0.5",
+    "--no-progress",
+]
 
 
-def test_train_end_to_end(digits_manifest: Path, tmp_path: Path,
-                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_end_to_end(
+    digits_manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "res.json"
-    rc = main(["train", "digits", "--manifest", str(digits_manifest), *FAST,
-               "--checkpoint", str(tmp_path / "ck.pt"), "--json", str(out)])
+    rc = main(
+        [
+            "train",
+            "digits",
+            "--manifest",
+            str(digits_manifest),
+            *FAST,
+            "--checkpoint",
+            str(tmp_path / "ck.pt"),
+            "--json",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "clean accuracy" in text and "pgd-linf-0.1" in text and "bound:" in text
@@ -30,28 +57,49 @@ def test_train_end_to_end(digits_manifest: Path, tmp_path: Path,
     assert res["bound"]["cover_loss"] >= 0
 
 
-def test_train_bound_radius_and_sampler(digits_manifest: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_bound_radius_and_sampler(
+    digits_manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "r.json"
-    rc = main(["train", "digits", "--manifest", str(digits_manifest), *FAST, "--radius",
-               "bound", "--eps", "0.1", "--norm", "l2", "--sampler", "--no-bound",
-               "--json", str(out)])
+    rc = main(
+        [
+            "train",
+            "digits",
+            "--manifest",
+            str(digits_manifest),
+            *FAST,
+            "--radius",
+            "bound",
+            "--eps",
+            "0.1",
+            "--norm",
+            "l2",
+            "--sampler",
+            "--no-bound",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr()
     m = json.loads(digits_manifest.read_text())
     assert json.loads(out.read_text())["eps_train"] == pytest.approx(0.1 + m["params"]["eta"])
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["train", "cifar10"], "unknown dataset"),
-    (["train", "digits", "--eps", "-0.1"], "eps must be >= 0"),
-    (["train", "digits", "--radius", "huge"], "--radius must be eps or bound"),
-    (["train", "digits", "--manifest", "nope.json"], "no such file"),
-    (["experiment", "digits", "--budgets", "500"], "exceeds class"),
-    (["experiment", "cifar10"], "unknown dataset"),
-    (["experiment", "digits", "--methods", "mfc,magic"], "unknown method"),
-])
-def test_bad_input_is_one_clear_line(args: list[str], message: str,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "cifar10"], "unknown dataset"),
+        (["train", "digits", "--eps", "-0.1"], "eps must be >= 0"),
+        (["train", "digits", "--radius", "huge"], "--radius must be eps or bound"),
+        (["train", "digits", "--manifest", "nope.json"], "no such file"),
+        (["experiment", "digits", "--budgets", "500"], "exceeds class"),
+        (["experiment", "cifar10"], "unknown dataset"),
+        (["experiment", "digits", "--methods", "mfc,magic"], "unknown method"),
+    ],
+)
+def test_bad_input_is_one_clear_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     rc = main(args + (["--no-progress"] if args[0] == "train" else []))
     err = capsys.readouterr().err
     assert rc == 2
@@ -59,8 +107,9 @@ def test_bad_input_is_one_clear_line(args: list[str], message: str,
     assert len(err.strip().splitlines()) == 1
 
 
-def test_foreign_manifest_refused(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray],
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_foreign_manifest_refused(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
     import covering
     from covering.cli import write_manifest
 
@@ -74,23 +123,32 @@ def test_foreign_manifest_refused(tmp_path: Path, digits: tuple[np.ndarray, np.n
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, cwd=Path(__file__).resolve().parents[3])
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[3],
+    )
 
 
 def test_missing_torch_is_a_clear_error() -> None:
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "from covering.cli import main\n"
-            "sys.exit(main(['train', 'digits']))")
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from covering.cli import main\n"
+        "sys.exit(main(['train', 'digits']))"
+    )
     p = _run(code)
     assert p.returncode == 2, p.stderr
     assert "install covering[train]" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_register_does_not_import_torch() -> None:
-    p = _run("import sys, typer\nfrom clients.train.cli import register\n"
-             "app = typer.Typer()\nregister(app); register(app)\n"
-             "names = [c.name for c in app.registered_commands]\n"
-             "assert names == ['train', 'experiment', 'demo'], names\n"
-             "assert 'torch' not in sys.modules")
+    p = _run(
+        "import sys, typer\nfrom clients.train.cli import register\n"
+        "app = typer.Typer()\nregister(app); register(app)\n"
+        "names = [c.name for c in app.registered_commands]\n"
+        "assert names == ['train', 'experiment', 'demo'], names\n"
+        "assert 'torch' not in sys.modules"
+    )
     assert p.returncode == 0, p.stderr

@@ -15,8 +15,9 @@ from clients.train.data import (
 )
 
 
-def test_manifest_file_to_weighted_selection(digits_manifest: Path,
-                                             digits: tuple[np.ndarray, np.ndarray]) -> None:
+def test_manifest_file_to_weighted_selection(
+    digits_manifest: Path, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
     X, y = digits
     m, arrays = load_manifest(str(digits_manifest))
     sel = selection_from_manifest(m, arrays, X, y)
@@ -24,8 +25,9 @@ def test_manifest_file_to_weighted_selection(digits_manifest: Path,
     assert np.array_equal(sel.y, y[sel.indices]) and sel.eta == m.params.eta
 
 
-def test_fingerprint_mismatch_is_refused(digits_manifest: Path,
-                                         digits: tuple[np.ndarray, np.ndarray]) -> None:
+def test_fingerprint_mismatch_is_refused(
+    digits_manifest: Path, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
     X, y = digits
     m, arrays = load_manifest(str(digits_manifest))
     other = X.copy()
@@ -84,7 +86,8 @@ def test_baselines_budget(digits: tuple[np.ndarray, np.ndarray]) -> None:
 
 
 def test_manifest_by_url_or_id_goes_through_cover_client(
-        digits_manifest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    digits_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import clients.http
     from covering.manifest import Manifest
 

@@ -10,28 +10,50 @@ import pytest
 from clients.train import experiment
 from clients.train.experiment import grid_config, run_experiment
 
-TINY = replace(grid_config(quick=True), budgets=(3,), subset_steps=2, full_steps=2,
-               batch_size=32, attack_steps=1, eval_n=30, pgd_steps=1,
-               attacks=(("linf", 0.1),), autoattack=(("linf", 0.1),), autoattack_n=10,
-               autoattack_version="custom", dm_iterations=2, dm_width=8, bound_n=30)
+TINY = replace(
+    grid_config(quick=True),
+    budgets=(3,),
+    subset_steps=2,
+    full_steps=2,
+    batch_size=32,
+    attack_steps=1,
+    eval_n=30,
+    pgd_steps=1,
+    attacks=(("linf", 0.1),),
+    autoattack=(("linf", 0.1),),
+    autoattack_n=10,
+    autoattack_version="custom",
+    dm_iterations=2,
+    dm_width=8,
+    bound_n=30,
+)
 
 
-def test_grid_writes_records_table_plots_and_resumes(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_grid_writes_records_table_plots_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(experiment, "autoattack_available", lambda: False, raising=False)
     cfg = replace(TINY, autoattack=())
     stem = tmp_path / "digits"
     recs = run_experiment("digits", stem, cfg=cfg, echo=lambda s: None)
     assert {r["method"] for r in recs} == {"mfc", "dm", "kcenter", "random", "full"}
     for r in recs:
-        for key in ("dataset", "method", "budget_per_class", "clean_acc", "robust_acc", "seed",
-                    "seconds"):
+        for key in (
+            "dataset",
+            "method",
+            "budget_per_class",
+            "clean_acc",
+            "robust_acc",
+            "seed",
+            "seconds",
+        ):
             assert key in r
         assert "pgd-linf-0.1" in r["robust_acc"]
     assert next(r for r in recs if r["method"] == "full")["n_train"] == 1500
     saved = json.loads(stem.with_suffix(".json").read_text())
     assert [(r["method"], r["clean_acc"]) for r in saved] == [
-        (r["method"], r["clean_acc"]) for r in recs]
+        (r["method"], r["clean_acc"]) for r in recs
+    ]
     assert "| mfc | 3 |" in stem.with_suffix(".md").read_text()
     assert (tmp_path / "digits-robust.png").is_file()
     assert (tmp_path / "digits-tradeoff.png").is_file()

@@ -13,11 +13,13 @@ def test_weighted_loss_equals_mean_over_expanded_dataset() -> None:
     logits = torch.randn(7, 4, generator=g)
     y = torch.randint(0, 4, (7,), generator=g)
     w = torch.tensor([1, 5, 2, 1, 9, 3, 1])
-    expanded = torch.nn.functional.cross_entropy(logits.repeat_interleave(w, 0),
-                                                 y.repeat_interleave(w, 0))
+    expanded = torch.nn.functional.cross_entropy(
+        logits.repeat_interleave(w, 0), y.repeat_interleave(w, 0)
+    )
     assert float(weighted_loss(logits, y, w.float())) == pytest.approx(float(expanded), rel=1e-6)
     assert float(weighted_loss(logits, y, None)) == pytest.approx(
-        float(torch.nn.functional.cross_entropy(logits, y)))
+        float(torch.nn.functional.cross_entropy(logits, y))
+    )
 
 
 def test_sampler_draws_proportional_to_weights() -> None:
@@ -36,14 +38,15 @@ def test_plain_batches_cover_every_row() -> None:
 def _blobs() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     y = torch.arange(40) % 2
-    X = (0.3 + 0.4 * y.view(-1, 1, 1, 1).float() + 0.05 * torch.randn(40, 1, 8, 8, generator=g))
+    X = 0.3 + 0.4 * y.view(-1, 1, 1, 1).float() + 0.05 * torch.randn(40, 1, 8, 8, generator=g)
     return X.clamp(0, 1), y
 
 
 def test_training_is_seeded_and_learns(tmp_path: object) -> None:
     X, y = _blobs()
-    cfg = TrainConfig(epochs=2, batch_size=16, steps_per_epoch=10, lr=1e-2, eps=0.05,
-                      attack_steps=2, seed=3)
+    cfg = TrainConfig(
+        epochs=2, batch_size=16, steps_per_epoch=10, lr=1e-2, eps=0.05, attack_steps=2, seed=3
+    )
     outs = []
     for _ in range(2):
         torch.manual_seed(0)
