@@ -22,6 +22,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check covering service clients tests bench
+	$(VENV)/bin/ruff format --check covering service clients tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
