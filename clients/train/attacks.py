@@ -11,10 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["NORMS", "default_alpha", "pgd", "project"]
+from clients.train.config import NORMS
 
-#: supported threat models
-NORMS = ("linf", "l2")
+__all__ = ["NORMS", "default_alpha", "pgd", "project"]
 
 
 def _check(norm: str, eps: float, steps: int, restarts: int) -> None:

@@ -88,6 +88,7 @@ def train_cmd(
 ) -> None:
     """Adversarially train on a cover (weighted) and report clean and robust accuracy."""
     _require_torch()
+    from clients.train.config import TrainConfig
     from clients.train.evaluate import parse_attacks
     from clients.train.run import TrainRequest, run_train
 
@@ -106,18 +107,20 @@ def train_cmd(
         token=token,
         model=model,
         width=width,
-        epochs=epochs,
-        batch_size=batch_size,
-        steps_per_epoch=steps_per_epoch,
-        lr=lr,
-        eps=eps,
-        norm=norm,
+        train=TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            steps_per_epoch=steps_per_epoch,
+            lr=lr,
+            eps=eps,
+            norm=norm,
+            attack_steps=attack_steps,
+            alpha=alpha,
+            eps_warmup=eps_warmup,
+            sampler=sampler,
+            seed=seed,
+        ),
         radius=radius,
-        attack_steps=attack_steps,
-        alpha=alpha,
-        eps_warmup=eps_warmup,
-        sampler=sampler,
-        seed=seed,
         checkpoint=checkpoint,
         eval_n=eval_n,
         attacks=tuple(parse_attacks(attacks)),

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from clients.train.config import TrainConfig
 from clients.train.evaluate import MNIST_ATTACKS, AttackSpec
 
 __all__ = ["TrainRequest", "run_train"]
@@ -20,7 +21,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainRequest:
-    """Everything ``covering train`` was asked for (see its ``--help``)."""
+    """Everything ``covering train`` was asked for (see its ``--help``).
+
+    ``train.eps`` is the attack radius ``eps`` as given; with ``radius="bound"`` training runs
+    at ``eps + eta`` of the cover.
+    """
 
     dataset: str
     manifest: str | None = None
@@ -32,18 +37,8 @@ class TrainRequest:
     token: str | None = None
     model: str = "cnn"
     width: int | None = None
-    epochs: int = 10
-    batch_size: int = 128
-    steps_per_epoch: int | None = None
-    lr: float = 1e-3
-    eps: float = 0.3
-    norm: str = "linf"
+    train: TrainConfig = field(default_factory=TrainConfig)
     radius: str = "eps"
-    attack_steps: int = 10
-    alpha: float | None = None
-    eps_warmup: float = 0.0
-    sampler: bool = False
-    seed: int = 0
     checkpoint: Path | None = None
     eval_n: int = 1000
     attacks: tuple[AttackSpec, ...] = MNIST_ATTACKS
@@ -67,10 +62,8 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
         robust_accuracy,
     )
     from clients.train.models import build_model
-    from clients.train.trainer import TrainConfig, seed_everything, to_images, train
+    from clients.train.trainer import seed_everything, to_images, train
 
-    if not req.eps >= 0:
-        raise ValueError(f"eps must be >= 0, got {req.eps:g}")
     if req.radius not in ("eps", "bound"):
         raise ValueError(f"radius must be eps or bound, got {req.radius!r}")
     if req.autoattack and not autoattack_available():
@@ -90,25 +83,13 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
             data.X_train, data.y_train, np.ones(len(data.y_train)), np.arange(len(data.y_train))
         )
         echo(f"no manifest: training on all {sel.size} rows of {data.name}")
-    eps_train = req.eps
+    cfg = req.train
     if req.radius == "bound":
         if sel.eta is None:
             raise ValueError("--radius bound needs a cover manifest (it adds the cover's eta)")
-        eps_train = req.eps + sel.eta
-    cfg = TrainConfig(
-        epochs=req.epochs,
-        batch_size=req.batch_size,
-        steps_per_epoch=req.steps_per_epoch,
-        lr=req.lr,
-        eps=eps_train,
-        norm=req.norm,
-        attack_steps=req.attack_steps,
-        alpha=req.alpha,
-        eps_warmup=req.eps_warmup,
-        sampler=req.sampler,
-        seed=req.seed,
-    )
-    seed_everything(req.seed)
+        cfg = replace(cfg, eps=cfg.eps + sel.eta)
+    seed = cfg.seed
+    seed_everything(seed)
     model = build_model(req.model, data.shape, data.n_classes, req.width)
     Xs, ys = to_images(sel.X, data.shape), torch.from_numpy(sel.y)
     t0 = time.perf_counter()
@@ -116,19 +97,19 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
     t_train = time.perf_counter() - t0
     Xt_all, yt_all = to_images(data.X_test, data.shape), torch.from_numpy(data.y_test)
     clean = accuracy(model, Xt_all, yt_all)
-    rng = np.random.default_rng(req.seed)
+    rng = np.random.default_rng(seed)
     te = np.sort(
         rng.choice(len(data.y_test), size=min(req.eval_n, len(data.y_test)), replace=False)
     )
     Xt, yt = Xt_all[te], yt_all[te]
     robust = robust_accuracy(
-        model, Xt, yt, list(req.attacks), steps=req.pgd_steps, restarts=req.restarts, seed=req.seed
+        model, Xt, yt, list(req.attacks), steps=req.pgd_steps, restarts=req.restarts, seed=seed
     )
     aa: dict[str, float] = {}
     if req.autoattack:
         for spec in req.attacks:
             aa[f"aa-{spec.norm}-{spec.eps:g}"] = autoattack_accuracy(
-                model, Xt, yt, spec.norm, spec.eps, seed=req.seed
+                model, Xt, yt, spec.norm, spec.eps, seed=seed
             )
     bound = None
     if req.bound and sel.eta is not None:
@@ -140,14 +121,14 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
             torch.as_tensor(sel.weights),
             to_images(data.X_train[bi], data.shape),
             torch.from_numpy(data.y_train[bi]),
-            eps=req.eps,
+            eps=req.train.eps,
             eta=sel.eta,
-            norm=req.norm,
+            norm=cfg.norm,
             steps=req.pgd_steps,
-            seed=req.seed,
+            seed=seed,
         )
     echo(
-        f"trained {req.model} on {sel.size} points ({req.norm} eps={eps_train:.4g}) in "
+        f"trained {req.model} on {sel.size} points ({cfg.norm} eps={cfg.eps:.4g}) in "
         f"{t_train:.1f} s; final training loss {hist[-1]['loss']:.4f}"
     )
     echo(f"clean accuracy {clean:.4f} ({data.test_split} split, {len(yt_all)} images)")
@@ -166,8 +147,8 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
         "robust_acc": robust,
         "autoattack_acc": aa,
         "bound": bound,
-        "seed": req.seed,
+        "seed": seed,
         "train_seconds": t_train,
         "history": hist,
-        "eps_train": eps_train,
+        "eps_train": cfg.eps,
     }

@@ -1,0 +1,65 @@
+"""How to train: the options of adversarial training, validated without importing torch (so
+the CLI refuses a bad option before it loads any data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["NORMS", "TrainConfig"]
+
+#: supported threat models
+NORMS = ("linf", "l2")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train.
+
+    Attributes
+    ----------
+    epochs : int
+    batch_size : int
+    steps_per_epoch : int or None
+        Optimiser steps per epoch (default ``ceil(m / batch_size)``).
+    lr : float
+        Adam learning rate.
+    eps : float
+        Training attack radius (already ``eps + eta`` when ``--radius bound``); 0 = clean.
+    norm : {"linf", "l2"}
+    attack_steps : int
+        PGD steps during training.
+    alpha : float or None
+        PGD step size (default ``2.5 * eps / steps``).
+    eps_warmup : float
+        Fraction of all steps over which eps ramps up linearly from 0 (0 = none).
+    sampler : bool
+        Draw batches with a ``WeightedRandomSampler`` (weights as probabilities, plain mean
+        loss) instead of weighting the per-sample loss.
+    seed : int
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    steps_per_epoch: int | None = None
+    lr: float = 1e-3
+    eps: float = 0.3
+    norm: str = "linf"
+    attack_steps: int = 10
+    alpha: float | None = None
+    eps_warmup: float = 0.0
+    sampler: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}: expected linf or l2")
+        if not self.eps >= 0:
+            raise ValueError(f"eps must be >= 0, got {self.eps}")
+        if self.epochs < 1 or self.batch_size < 1 or self.attack_steps < 0:
+            raise ValueError("epochs and batch size must be >= 1, attack steps >= 0")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError("steps per epoch must be >= 1")
+        if not 0 <= self.eps_warmup <= 1:
+            raise ValueError("eps_warmup must lie in [0, 1]")
+        if not self.lr > 0:
+            raise ValueError("learning rate must be > 0")
