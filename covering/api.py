@@ -28,7 +28,14 @@ from covering.solvers import (
 )
 from covering.verify import assigned_distances, verify
 
-__all__ = ["BACKENDS", "METHODS", "cover", "split_budget", "validate_X", "validate_labels"]
+__all__ = [
+    "BACKENDS",
+    "METHODS",
+    "cover",
+    "split_budget",
+    "validate_X",
+    "validate_labels",
+]
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +121,12 @@ def validate_labels(labels: object, n: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _check_eta_k(eta: object, k: object) -> tuple[float | None, int | None]:
+def check_eta_k(eta: object, k: object) -> tuple[float | None, int | None]:
+    """Check that exactly one of ``eta`` (a finite float > 0) and ``k`` (an int >= 1) is given.
+
+    Returns ``(eta, None)`` or ``(None, k)``; raises ``ValueError`` otherwise. Shared by
+    :func:`cover` and :class:`covering.CoverBuilder`.
+    """
     if (eta is None) == (k is None):
         raise ValueError("give exactly one of eta (radius mode) and k (budget mode)")
     if eta is not None:
@@ -183,7 +195,7 @@ def _assign_from_graph(g: Graph, centres: np.ndarray) -> np.ndarray:
     return g.indices[hit[order[first]]].astype(np.int64)
 
 
-def _solve_radius(
+def solve_radius(
     Z: np.ndarray,
     eta: float,
     metric: str,
@@ -198,6 +210,9 @@ def _solve_radius(
     base: int,
     total: int,
 ) -> _ClassResult:
+    """Cover one class's rows ``Z`` (float64, shape (n, d)) at radius ``eta`` with ``method``;
+    indices in the result are rows of ``Z``. Shared by :func:`cover` and
+    :class:`covering.CoverBuilder`; progress is reported as rows ``base + done`` of ``total``."""
     n = Z.shape[0]
     if method == "net":
         centres, centre_of = net_cover(Z, eta, metric)
@@ -321,7 +336,7 @@ def cover(
     Xv = validate_X(X)
     release_pages(Xv)
     n, dim = Xv.shape
-    e, kk = _check_eta_k(eta, k)
+    e, kk = check_eta_k(eta, k)
     check_metric(metric)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
@@ -383,7 +398,7 @@ def cover(
                 report("solve", base + rows.shape[0], n)
             else:
                 assert e is not None
-                res = _solve_radius(
+                res = solve_radius(
                     Z,
                     e,
                     metric,

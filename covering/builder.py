@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from covering.api import _check_eta_k, _solve_radius, validate_labels, validate_X
+from covering.api import check_eta_k, solve_radius, validate_labels, validate_X
 from covering.fingerprint import fingerprint
 from covering.metrics import check_metric, prepare
 from covering.progress import Reporter
@@ -40,7 +40,7 @@ class CoverBuilder:
     def __init__(self, dim: int, eta: float, metric: str = "l2") -> None:
         if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 1:
             raise ValueError(f"dim must be a positive integer, got {dim!r}")
-        e, _ = _check_eta_k(eta, None)
+        e, _ = check_eta_k(eta, None)
         assert e is not None
         self.dim = int(dim)
         self.eta = e
@@ -138,7 +138,7 @@ class CoverBuilder:
         for v in sorted(self._touched):
             rows = np.flatnonzero(y == v)
             Z = prepare(X[rows], self.metric)
-            res = _solve_radius(
+            res = solve_radius(
                 Z,
                 self.eta,
                 self.metric,

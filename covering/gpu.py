@@ -22,7 +22,7 @@ from collections.abc import Callable
 import faiss
 import numpy as np
 
-from covering.graph import Graph, _to32, ensure_self_loops, exact_edges
+from covering.graph import Graph, ensure_self_loops, exact_edges, to_float32
 from covering.metrics import FaissView, check_metric, unit_scale
 
 __all__ = ["IndexFactory", "cpu_factory", "eta_graph_gpu", "gpu_factory", "knn_eta_graph"]
@@ -117,7 +117,7 @@ def knn_eta_graph(
     fmetric = faiss.METRIC_Linf if view.faiss_metric == "linf" else faiss.METRIC_L2
     shift = Z.mean(axis=0) if n else np.zeros(dim)
     scale = unit_scale(Z, shift, metric)  # a power of two: float32 squares stay finite
-    Z32 = _to32(Z, shift, scale)
+    Z32 = to_float32(Z, shift, scale)
     index = index_factory(dim, fmetric)
     index.add(Z32)
     thr = view.to_faiss(eta / scale)

@@ -34,6 +34,7 @@ __all__ = [
     "gpu_available",
     "make_index",
     "neighbours",
+    "to_float32",
 ]
 
 log = logging.getLogger(__name__)
@@ -274,7 +275,7 @@ def _probe_keys(
     return keys
 
 
-def _to32(Z: np.ndarray, shift: np.ndarray, scale: float = 1.0) -> np.ndarray:
+def to_float32(Z: np.ndarray, shift: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """``(Z - shift) / scale`` in float32 (``scale`` a power of two: the division is exact)."""
     D = Z - shift
     if scale != 1.0:
@@ -414,7 +415,7 @@ class RangeIndex:
             else np.asarray(shift, dtype=np.float64)
         )
         self.scale = unit_scale(C, self.shift, metric) if scale is None else float(scale)
-        C32 = _to32(C, self.shift, self.scale)
+        C32 = to_float32(C, self.shift, self.scale)
         self.index = _empty_index(
             C32, self.view, _index_kind(C, metric, index, eta_hint, seed), seed=seed
         )
@@ -439,7 +440,7 @@ class RangeIndex:
 
     def add(self, C_more: np.ndarray) -> None:
         """Append candidate rows (prepared float64 (k, d))."""
-        C32 = _to32(C_more, self.shift, self.scale)
+        C32 = to_float32(C_more, self.shift, self.scale)
         if self._ivf is not None:
             self._radii = _add_ivf(self._ivf, C32, self._radii)
             self._sizes = self._list_sizes()
@@ -457,7 +458,7 @@ class RangeIndex:
     def _to_flat(self) -> None:
         """Replace the IVF index by a flat one (pruning would not pay off)."""
         flat = faiss.IndexFlat(self.dim, faiss.METRIC_L2)
-        flat.add(_to32(self.C, self.shift, self.scale))
+        flat.add(to_float32(self.C, self.shift, self.scale))
         self.index, self.kind, self._radii, self._ivf = flat, "flat", None, None
 
     def _range(
@@ -514,7 +515,7 @@ class RangeIndex:
         dists: list[np.ndarray] = []
         for start in range(0, nq, block):
             stop = min(nq, start + block)
-            q32 = _to32(Q[start:stop], self.shift, self.scale)
+            q32 = to_float32(Q[start:stop], self.shift, self.scale)
             tol = max(self.tol, view.tolerance(q32, self.dim))
             radius = float(np.nextafter(np.float32(thr + tol), np.float32(np.inf)))
             if self.size == 0:
