@@ -20,7 +20,13 @@ import typer
 
 from covering.api import METHODS
 from covering.data import load_npy
-from covering.io import cover_arrays, read_npz, write_bytes_atomic, write_npz_atomic
+from covering.io import (
+    cover_arrays,
+    output_problem,
+    read_npz,
+    write_bytes_atomic,
+    write_npz_atomic,
+)
 from covering.manifest import INLINE_MAX_CENTRES, Manifest
 from covering.result import Cover, CoverError
 
@@ -114,10 +120,9 @@ def _check_output(output: Path) -> None:
             f"--output {output}: the manifest is JSON and its arrays go to "
             "<output>.npz: name it e.g. cover.json"
         )
-    if output.is_dir():
-        raise UsageError(f"--output {output} is a directory: give a file name")
-    if not output.parent.is_dir():
-        raise UsageError(f"--output {output}: directory {output.parent} does not exist")
+    problem = output_problem(output)
+    if problem is not None:
+        raise UsageError(f"--output {output}: {problem}")
 
 
 def write_manifest(output: Path, cov: Cover, *, force_arrays: bool = False) -> Manifest:
@@ -151,7 +156,7 @@ def verify_cmd(
     except OSError as exc:
         raise UsageError(f"{manifest}: {exc.strerror}") from None
     except ValidationError as exc:
-        raise UsageError(f"{manifest}: not a valid cover manifest: {_one_line(exc)}") from None
+        raise UsageError(f"{manifest}: not a valid cover manifest: {one_line(exc)}") from None
     if y is not None and m.dataset.labels_fingerprint is None:
         raise UsageError("the manifest's cover is unlabelled: --labels does not apply")
     try:
@@ -217,7 +222,7 @@ def bench_cmd(
     run_cli(quick=quick, json_out=json_out, only=only, methods=methods)
 
 
-def _one_line(exc: Exception) -> str:
+def one_line(exc: Exception) -> str:
     """A pydantic ``ValidationError`` (or any error) as one line: ``loc: message; ...``."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
@@ -247,19 +252,27 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (ValueError, OSError) as exc:
-        typer.echo(f"error: {_one_line(exc)}", err=True)
+        typer.echo(f"error: {one_line(exc)}", err=True)
         return 2
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
     except Exception as exc:  # click's usage errors (typer may vendor click: duck-type them)
-        if type(exc).__name__ == "Abort":
-            return 1
+        if type(exc).__name__ == "Abort":  # click turns EOFError and Ctrl-C into Abort
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, KeyboardInterrupt):
+                typer.echo("interrupted", err=True)
+                return 130
+            detail = " ".join(str(cause or "").split()) or "a file is truncated"
+            typer.echo(f"error: unexpected end of input ({detail})", err=True)
+            return 2
         show = getattr(exc, "show", None)
         if callable(show) and hasattr(exc, "exit_code"):
             show()
             return int(getattr(exc, "exit_code", 2) or 2)
         raise
+    if rv == 130:  # typer answers Ctrl-C by returning 130 without a word (no command does)
+        typer.echo("interrupted", err=True)
     return rv if isinstance(rv, int) else 0
 
 

@@ -11,7 +11,13 @@ import numpy as np
 
 from covering.result import Cover
 
-__all__ = ["cover_arrays", "read_npz", "write_bytes_atomic", "write_npz_atomic"]
+__all__ = [
+    "cover_arrays",
+    "output_problem",
+    "read_npz",
+    "write_bytes_atomic",
+    "write_npz_atomic",
+]
 
 _NPZ_KEYS = ("indices", "weights", "assignment", "labels")
 
@@ -26,6 +32,19 @@ def cover_arrays(cover: Cover) -> dict[str, np.ndarray]:
         if cover.labels is None
         else np.asarray(cover.labels, dtype=np.int64),
     }
+
+
+def output_problem(path: str | Path) -> str | None:
+    """Why a file cannot be written at ``path`` (a directory, or no parent directory), or None.
+
+    Entry points call it before any work, so a long job never ends on an unwritable output.
+    """
+    p = Path(path)
+    if p.is_dir():
+        return "is a directory: give a file name"
+    if not p.parent.is_dir():
+        return f"directory {p.parent} does not exist"
+    return None
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

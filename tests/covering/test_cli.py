@@ -131,3 +131,21 @@ def test_verify_checks_the_labels(files, capsys):
     assert main(["cover", X, "--eta", "0.5", "-o", str(plain)]) == 0
     assert main(["verify", X, str(plain), "--labels", y]) == 2  # an unlabelled cover
     assert "unlabelled" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "needle"),
+    [
+        (EOFError("Ran out of input"), 2, "unexpected end of input"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+    ],
+)
+def test_eof_and_interrupt_are_not_silent(files, monkeypatch, capsys, exc, code, needle):
+    # click turns both into Abort; main must still say what happened
+    def boom(*_a: object, **_k: object) -> None:
+        raise exc
+
+    monkeypatch.setattr("covering.cli.load_npy", boom)
+    rc = main(["cover", str(files / "X.npy"), "--eta", "1", "-o", str(files / "c.json")])
+    err = capsys.readouterr().err
+    assert rc == code and needle in err and "Traceback" not in err
