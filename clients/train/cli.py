@@ -91,11 +91,14 @@ def train_cmd(
     from clients.train.config import TrainConfig
     from clients.train.evaluate import parse_attacks
     from clients.train.run import TrainRequest, run_train
+    from covering.io import output_problem
 
     if radius not in ("eps", "bound"):
         raise ValueError(f"--radius must be eps or bound, got {radius!r}")
     if eval_n < 1 or pgd_steps < 0 or restarts < 1:
         raise ValueError("need --eval-n >= 1, --pgd-steps >= 0 and --restarts >= 1")
+    if json_out is not None and (problem := output_problem(json_out)) is not None:
+        raise ValueError(f"--json {json_out}: {problem}")
     req = TrainRequest(
         dataset=dataset,
         manifest=manifest,
@@ -161,20 +164,23 @@ def experiment_cmd(
     _require_torch()
     from dataclasses import replace
 
-    from clients.train.experiment import METHODS, grid_config, run_experiment
+    from clients.train.experiment import METHODS, grid_config, output_stem, run_experiment
 
     cfg = grid_config(quick)
-    if budgets:
+    if budgets is not None:
         try:
             bs = tuple(int(b) for b in budgets.split(","))
         except ValueError:
             raise ValueError(f"--budgets must be integers, got {budgets!r}") from None
         cfg = replace(cfg, budgets=bs)
-    if methods:
-        ms = tuple(m.strip() for m in methods.split(","))
+    if methods is not None:
+        ms = tuple(m.strip() for m in methods.split(",") if m.strip())
+        known = ", ".join(METHODS)
+        if not ms:
+            raise ValueError(f"--methods {methods!r} names no method: give some of {known}")
         bad = [m for m in ms if m not in METHODS]
         if bad:
-            raise ValueError(f"unknown method(s) {', '.join(bad)}: expected {', '.join(METHODS)}")
+            raise ValueError(f"unknown method(s) {', '.join(bad)}: expected {known}")
         cfg = replace(cfg, methods=ms)
     if not autoattack:
         cfg = replace(cfg, autoattack=())
@@ -189,7 +195,7 @@ def experiment_cmd(
         cfg=cfg,
         echo=typer.echo,
     )
-    typer.echo(f"wrote {Path(stem).with_suffix('.json')}, .md and -*.png")
+    typer.echo(f"wrote {output_stem(stem)}.json, .md and -*.png")
 
 
 def demo_cmd(

@@ -3,12 +3,15 @@ the CLI refuses a bad option before it loads any data)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-__all__ = ["NORMS", "TrainConfig"]
+__all__ = ["MAX_BATCH", "NORMS", "TrainConfig"]
 
 #: supported threat models
 NORMS = ("linf", "l2")
+#: the largest batch (larger ones only exhaust memory, e.g. in sampler mode)
+MAX_BATCH = 65536
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class TrainConfig:
         Draw batches with a ``WeightedRandomSampler`` (weights as probabilities, plain mean
         loss) instead of weighting the per-sample loss.
     seed : int
+        In [0, 2**31) (the engine's seed range, so one seed serves a whole experiment).
     """
 
     epochs: int = 10
@@ -53,13 +57,19 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
             raise ValueError(f"unknown norm {self.norm!r}: expected linf or l2")
-        if not self.eps >= 0:
-            raise ValueError(f"eps must be >= 0, got {self.eps}")
-        if self.epochs < 1 or self.batch_size < 1 or self.attack_steps < 0:
-            raise ValueError("epochs and batch size must be >= 1, attack steps >= 0")
+        if not (self.eps >= 0 and math.isfinite(self.eps)):
+            raise ValueError(f"eps must be >= 0 and finite, got {self.eps}")
+        if self.epochs < 1 or self.attack_steps < 0:
+            raise ValueError("epochs must be >= 1 and attack steps >= 0")
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise ValueError(f"batch size must lie in [1, {MAX_BATCH}], got {self.batch_size}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError("steps per epoch must be >= 1")
         if not 0 <= self.eps_warmup <= 1:
             raise ValueError("eps_warmup must lie in [0, 1]")
-        if not self.lr > 0:
-            raise ValueError("learning rate must be > 0")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"learning rate must be > 0 and finite, got {self.lr}")
+        if self.alpha is not None and not (self.alpha > 0 and math.isfinite(self.alpha)):
+            raise ValueError(f"the PGD step alpha must be > 0 and finite, got {self.alpha}")
+        if not 0 <= self.seed < 2**31:
+            raise ValueError(f"seed must lie in [0, 2**31), got {self.seed}")

@@ -3,9 +3,12 @@ a manifest computed on other data, and turn it into a weighted training set."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import math
+import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -27,6 +30,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: most classes a training set may have (labels must be 0..C-1 with C at most this)
+MAX_CLASSES = 10_000
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -44,6 +50,9 @@ class Dataset:
     n_classes : int
     test_split : str
         ``"test"`` or ``"train"`` (when no test set was given, evaluation uses the training rows).
+    labels_fingerprint : str or None
+        ``covering.fingerprint`` of the training labels as loaded (before the int64 cast), as
+        ``covering cover --labels`` computes it.
     """
 
     name: str
@@ -54,6 +63,7 @@ class Dataset:
     shape: tuple[int, int, int]
     n_classes: int
     test_split: str = "test"
+    labels_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,8 @@ def image_shape(dim: int, shape: str | None = None) -> tuple[int, int, int]:
 def _check_xy(X: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise ValueError(f"{what}: need X (n, d) and y (n,), got {X.shape} and {y.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{what}: no data (X has shape {X.shape})")
     if not np.issubdtype(X.dtype, np.floating):
         raise ValueError(f"{what}: X must be floating point, got {X.dtype}")
     if not np.issubdtype(y.dtype, np.integer):
@@ -120,9 +132,49 @@ def _check_xy(X: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.n
         raise ValueError(
             f"{what}: pixel values must lie in [0, 1] (got [{Xf.min():.3g}, {Xf.max():.3g}])"
         )
-    if y.min() < 0:
-        raise ValueError(f"{what}: labels must be >= 0")
+    if y.min() < 0 or y.max() >= MAX_CLASSES:
+        raise ValueError(
+            f"{what}: labels must be classes 0..C-1 with C <= {MAX_CLASSES} "
+            f"(got {y.min()}..{y.max()})"
+        )
     return Xf, y.astype(np.int64)
+
+
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _mnist(directory: Path) -> tuple[np.ndarray, ...]:
+    """Train and test MNIST from ``directory``; a truncated or corrupt file is a ValueError."""
+    from covering import data as cdata
+
+    try:
+        return (*cdata.load_mnist(directory, "train"), *cdata.load_mnist(directory, "test"))
+    except _GZIP_ERRORS as exc:
+        bad: Path = directory
+        for f in sorted(directory.glob("*idx*")):
+            try:
+                cdata.load_idx(f)
+            except _GZIP_ERRORS:
+                bad = f
+                break
+        raise ValueError(f"{bad} is truncated or corrupt ({_first_line(exc)})") from None
+
+
+def _mnist_dir() -> Path | None:
+    """``$COVERING_MNIST_DIR`` when set (it must hold the IDX files), else the bundled copy."""
+    from covering import data as cdata
+
+    env = os.environ.get("COVERING_MNIST_DIR")
+    if not env:
+        return cdata.default_mnist_dir()
+    if not Path(env).is_dir():
+        raise ValueError(f"COVERING_MNIST_DIR={env} is not a directory: fix or unset it")
+    if not any(Path(env).glob("train-images*")):
+        raise ValueError(
+            f"COVERING_MNIST_DIR={env} holds no MNIST IDX files "
+            "(train-images-idx3-ubyte[.gz], ...): fix or unset it"
+        )
+    return Path(env)
 
 
 def load_data(
@@ -149,24 +201,35 @@ def load_data(
     Raises
     ------
     ValueError
-        Unknown dataset, missing or mismatched files, values outside [0, 1].
+        Unknown dataset, missing, truncated or mismatched files, values outside [0, 1], labels
+        not in 0..C-1 (C <= ``MAX_CLASSES``), a single class, test classes unseen in training,
+        ``labels``/``test_x``/``test_y`` for a dataset that has its own.
     """
     from covering import data as cdata
 
     p = Path(dataset)
     split = "test"
-    if dataset in ("mnist", "digits", "auto"):
-        name = (
-            dataset
-            if dataset != "auto"
-            else ("mnist" if cdata.default_mnist_dir() is not None else "digits")
+    builtin = dataset in ("mnist", "digits", "auto") or p.is_dir()
+    if builtin and (labels is not None or test_x is not None or test_y is not None):
+        raise ValueError(
+            f"--labels/--test-x/--test-y apply only to an X.npy dataset: {dataset} has its own "
+            "labels and test split"
         )
-        Xtr, ytr = cdata.load_dataset(name, "train")
-        Xte, yte = cdata.load_dataset(name, "test")
+    if dataset in ("mnist", "digits", "auto"):
+        d = _mnist_dir() if dataset != "digits" else None
+        name = "mnist" if dataset == "mnist" or d is not None else "digits"
+        if name == "mnist":
+            if d is None:
+                raise ValueError(
+                    "MNIST IDX files not found: pass their directory or set COVERING_MNIST_DIR"
+                )
+            Xtr, ytr, Xte, yte = _mnist(d)
+        else:
+            Xtr, ytr = cdata.load_dataset(name, "train")
+            Xte, yte = cdata.load_dataset(name, "test")
     elif p.is_dir():
         name = "mnist"
-        Xtr, ytr = cdata.load_mnist(p, "train")
-        Xte, yte = cdata.load_mnist(p, "test")
+        Xtr, ytr, Xte, yte = _mnist(p)
     elif p.suffix == ".npy" and p.is_file():
         if labels is None:
             raise ValueError(f"{dataset}: a .npy dataset needs its labels (--labels y.npy)")
@@ -184,12 +247,23 @@ def load_data(
             f"unknown dataset {dataset!r}: expected mnist, digits, auto, an MNIST "
             "IDX directory or an X.npy file"
         )
+    y_loaded = ytr
     Xtr, ytr = _check_xy(Xtr, ytr, f"{name} train")
     Xte, yte = _check_xy(Xte, yte, f"{name} test")
     if Xte.shape[1] != Xtr.shape[1]:
         raise ValueError(f"test rows have {Xte.shape[1]} values, training rows {Xtr.shape[1]}")
-    n_classes = int(max(ytr.max(), yte.max())) + 1
-    return Dataset(name, Xtr, ytr, Xte, yte, image_shape(Xtr.shape[1], shape), n_classes, split)
+    classes = np.unique(ytr)
+    if classes.size < 2:
+        raise ValueError(f"{name}: the training labels have a single class: nothing to classify")
+    unseen = np.setdiff1d(yte, classes)
+    if unseen.size:
+        raise ValueError(
+            f"{name}: the test labels have classes {unseen[:5].tolist()} that do not occur in "
+            "the training labels"
+        )
+    n_classes = int(classes[-1]) + 1
+    shp = image_shape(Xtr.shape[1], shape)
+    return Dataset(name, Xtr, ytr, Xte, yte, shp, n_classes, split, fingerprint(y_loaded))
 
 
 def load_manifest(
@@ -200,8 +274,9 @@ def load_manifest(
     Parameters
     ----------
     ref : str
-        Path of a manifest JSON file (a payload ``.npz`` it names is read from beside it), a URL
-        of a cover on a service, or a cover id (then ``server`` is needed).
+        Path of a manifest JSON file (a payload ``.npz`` is read from beside it: the file its
+        ``payload.url`` names, or ``<manifest stem>.npz``), a URL of a cover on a service, or a
+        cover id (then ``server`` is needed).
     server, token : str, optional
         Base URL and bearer token of the service.
 
@@ -212,16 +287,24 @@ def load_manifest(
     """
     p = Path(ref)
     if p.is_file():
+        from covering.cli import one_line
+
         try:
             m = Manifest.model_validate_json(p.read_bytes())
         except ValueError as exc:
-            raise ValueError(f"{ref}: not a valid cover manifest ({_first_line(exc)})") from None
+            raise ValueError(f"{ref}: not a valid cover manifest: {one_line(exc)}") from None
         if m.centres is not None:
             return m, m.arrays()
         assert m.payload is not None
-        npz = p.parent / Path(urlparse(m.payload.url).path).name
-        if not npz.is_file():
-            raise ValueError(f"{ref}: its centres are in {m.payload.url}, not found beside it")
+        url_name = Path(urlparse(m.payload.url).path).name
+        names = [n for n in (url_name, p.with_suffix(".npz").name) if n.endswith(".npz")]
+        found = [p.parent / n for n in dict.fromkeys(names) if (p.parent / n).is_file()]
+        if not found:
+            raise ValueError(
+                f"{ref}: its centres are in a payload ({m.payload.url}): put the .npz beside it "
+                f"as {' or '.join(dict.fromkeys(names))}, or load the cover by URL/id (--server)"
+            )
+        npz = found[0]
         data = npz.read_bytes()
         if hashlib.sha256(data).hexdigest() != m.payload.sha256:
             raise ValueError(f"{npz}: sha256 differs from the manifest's payload")
@@ -270,15 +353,26 @@ def check_fingerprint(manifest: Manifest, X: np.ndarray) -> None:
 
 
 def selection_from_manifest(
-    manifest: Manifest, arrays: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray
+    manifest: Manifest,
+    arrays: dict[str, np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    labels_fingerprint: str | None = None,
 ) -> Selection:
     """The weighted training set of a cover: centre rows of ``X``, their labels and weights.
 
-    ``X`` (n, d) must be the data the cover was computed on (checked by fingerprint).
+    ``X`` (n, d) must be the data the cover was computed on (checked by fingerprint), and the
+    cover must be labelled with ``y``: its labels fingerprint must be ``labels_fingerprint``
+    (that of the labels as loaded, e.g. ``Dataset.labels_fingerprint``) or that of ``y``.
     """
     check_fingerprint(manifest, X)
     lfp = manifest.dataset.labels_fingerprint
-    if lfp is not None and fingerprint(np.asarray(y)) != lfp:
+    if lfp is None:
+        raise ValueError(
+            "the cover is unlabelled: training needs a label-respecting cover "
+            "(covering cover X.npy --labels y.npy ...)"
+        )
+    if lfp not in (labels_fingerprint, fingerprint(np.asarray(y))):
         raise ValueError("the manifest was computed with other labels (labels fingerprint differs)")
     idx = np.asarray(arrays["indices"], dtype=np.int64)
     w = np.asarray(arrays["weights"], dtype=np.float64)

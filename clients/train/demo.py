@@ -28,15 +28,24 @@ def run_demo(
         ``auto`` (MNIST when bundled, else digits), ``mnist`` or ``digits``.
     budget : int, optional
         Cover centres per class (default 20).
+
+    Raises
+    ------
+    ValueError
+        ``budget`` is below 1 or above the smallest class, or ``dataset`` is unknown.
     """
     from dataclasses import replace
 
+    from clients.train.baselines import check_budget
     from clients.train.data import load_data
     from clients.train.experiment import grid_config, run_one
 
+    b = 20 if budget is None else budget
+    if b < 1:
+        raise ValueError(f"--budget must be >= 1 cover centre per class, got {b}")
     t0 = time.perf_counter()
     data = load_data(dataset)
-    b = budget or 20
+    check_budget(data.y_train, b)
     cfg = replace(
         grid_config(quick=True),
         budgets=(b,),

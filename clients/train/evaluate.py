@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,7 @@ MNIST_ATTACKS = tuple(
 
 
 def parse_attacks(text: str) -> list[AttackSpec]:
-    """``"linf:0.1,0.3;l2:1.5"`` -> attack specs (eps must be >= 0)."""
+    """``"linf:0.1,0.3;l2:1.5"`` -> attack specs (each eps a finite number >= 0)."""
     out: list[AttackSpec] = []
     for part in filter(None, (p.strip() for p in text.split(";"))):
         norm, _, eps_list = part.partition(":")
@@ -57,11 +58,13 @@ def parse_attacks(text: str) -> list[AttackSpec]:
             raise ValueError(f"bad attack list {part!r}: expected e.g. linf:0.1,0.3;l2:1.5")
         for e in eps_list.split(","):
             try:
-                eps = float(e)
+                eps = float(e) if "_" not in e else math.nan
             except ValueError:
-                raise ValueError(f"bad attack radius {e!r}") from None
-            if not eps >= 0:
-                raise ValueError(f"attack eps must be >= 0, got {eps:g}")
+                eps = math.nan
+            if math.isnan(eps):
+                raise ValueError(f"bad attack radius {e!r}: expected a number, e.g. 0.3")
+            if not (eps >= 0 and math.isfinite(eps)):
+                raise ValueError(f"attack eps must be >= 0 and finite, got {eps:g}")
             out.append(AttackSpec(norm, eps))
     return out
 

@@ -1,10 +1,10 @@
-"""The experiment grid: methods x budgets per class (+ full data), resumable JSON records, a
-Markdown table and PNG plots."""
+"""The experiment grid: methods x budgets per class (+ full data), trained and evaluated with
+one recipe; the records, table and plots are written by :mod:`clients.train.results`."""
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -14,11 +14,21 @@ from typing import Any
 import numpy as np
 
 from clients.train.data import Dataset, Selection
+from clients.train.results import (
+    METHODS,
+    check_outputs,
+    load_records,
+    output_paths,
+    output_stem,
+    record_key,
+    write_outputs,
+)
 
 __all__ = [
     "METHODS",
     "GridConfig",
     "grid_config",
+    "output_stem",
     "run_experiment",
     "run_one",
     "select",
@@ -26,9 +36,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: training-set methods, in table order
-METHODS = ("mfc", "dm", "kcenter", "random", "full")
 
 
 @dataclass(frozen=True)
@@ -253,8 +260,38 @@ def run_one(
     }
 
 
-def _key(r: dict[str, Any]) -> tuple[Any, ...]:
-    return (r["dataset"], r["method"], r["budget_per_class"], r["seed"])
+def _check_options(cfg: GridConfig, time_limit: float | None) -> None:
+    """Refuse methods and time limits that make no sense."""
+    if not cfg.methods:
+        raise ValueError(f"no method given: choose from {', '.join(METHODS)}")
+    bad = [m for m in cfg.methods if m not in METHODS]
+    if bad:
+        raise ValueError(f"unknown method(s) {', '.join(bad)}: expected {', '.join(METHODS)}")
+    if time_limit is not None and not (math.isfinite(time_limit) and time_limit >= 0):
+        raise ValueError(
+            f"--time-limit must be a finite number of seconds >= 0, got {time_limit} "
+            "(leave it out for no limit)"
+        )
+
+
+def _plan(cfg: GridConfig) -> list[tuple[str, int | None]]:
+    """(method, budget) runs in order; ``full`` after the smallest budget (early reference)."""
+    subsets = [m for m in cfg.methods if m != "full"]
+    plan: list[tuple[str, int | None]] = [(m, b) for b in cfg.budgets for m in subsets]
+    if "full" in cfg.methods:
+        plan.insert(min(len(plan), len(subsets)), ("full", None))
+    return plan
+
+
+def _summary(method: str, b: int | None, rec: dict[str, Any]) -> str:
+    """One log line for a finished run."""
+    accs = {**rec["robust_acc"], **rec["autoattack_acc"]}
+    budget = "all" if b is None else str(b)
+    return (
+        f"{method:8s} b={budget:5s} n={rec['n_train']:6d} clean={rec['clean_acc']:.3f} "
+        + "".join(f"{k}={v:.3f} " for k, v in accs.items())
+        + f"({rec['seconds']:.0f} s)"
+    )
 
 
 def run_experiment(
@@ -269,138 +306,38 @@ def run_experiment(
     echo: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Run the grid on ``dataset``; records go to ``<out>.json`` (skipping those already there),
-    then ``<out>.md`` and ``<out>-*.png``. No new run starts after ``time_limit`` seconds."""
+    then ``<out>.md`` and ``<out>-*.png``. No new run starts after ``time_limit`` seconds.
+
+    Bad options, output paths and an existing ``<out>.json`` that is not a results file raise
+    ValueError before any run."""
+    from clients.train.baselines import check_budget
     from clients.train.data import load_data
 
     cfg = replace(cfg or grid_config(quick), seed=seed)
     if dataset not in ("mnist", "digits", "auto"):
         raise ValueError(f"unknown dataset {dataset!r}: expected mnist or digits")
+    _check_options(cfg, time_limit)
+    stem = output_stem(out)
+    check_outputs(stem)
+    records = load_records(output_paths(stem)[0])
     data = load_data(dataset)
-    for b in cfg.budgets:
-        from clients.train.baselines import check_budget
-
-        check_budget(data.y_train, b)
-    stem = Path(out)
-    if stem.suffix == ".json":
-        stem = stem.with_suffix("")
-    path = stem.with_suffix(".json")
-    records: list[dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else []
-    done = {_key(r) for r in records}
-    plan = [(m, b) for b in cfg.budgets for m in cfg.methods if m != "full"]
-    if "full" in cfg.methods:  # after the smallest budget: the reference comes early
-        plan.insert(min(len(plan), len([m for m in cfg.methods if m != "full"])), ("full", None))  # type: ignore[arg-type]
+    for per_class in cfg.budgets:
+        check_budget(data.y_train, per_class)
+    done = {record_key(r) for r in records}
+    plan = _plan(cfg)
     t0 = time.perf_counter()
     for method, b in plan:
         key = (data.name, method, b, cfg.seed)
         if key in done:
             continue
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
-            echo(f"time limit reached: {len(plan) - len(done)} run(s) left (rerun to resume)")
+            left = sum((data.name, m, c, cfg.seed) not in done for m, c in plan)
+            echo(f"time limit reached: {left} run(s) left (rerun to resume)")
             break
         rec = run_one(data, method, b, cfg, progress)
         records.append(rec)
         done.add(key)
         write_outputs(records, stem)
-        aa = " ".join(f"{k}={v:.3f}" for k, v in rec["autoattack_acc"].items())
-        echo(
-            f"{method:8s} b={b!s:5s} n={rec['n_train']:6d} clean={rec['clean_acc']:.3f} "
-            + " ".join(f"{k}={v:.3f}" for k, v in rec["robust_acc"].items())
-            + (f" {aa}" if aa else "")
-            + f" ({rec['seconds']:.0f} s)"
-        )
+        echo(_summary(method, b, rec))
     write_outputs(records, stem)
     return records
-
-
-def write_outputs(records: list[dict[str, Any]], stem: str | Path) -> None:
-    """``<stem>.json`` (records), ``<stem>.md`` (table), ``<stem>-robust.png`` (robust accuracy
-    vs budget per method) and ``<stem>-tradeoff.png`` (clean vs robust)."""
-    from covering.io import write_bytes_atomic
-
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(stem.with_suffix(".json"), json.dumps(records, indent=1).encode())
-    write_bytes_atomic(stem.with_suffix(".md"), table(records).encode())
-    if records:
-        _plots(records, stem)
-
-
-def _order(r: dict[str, Any]) -> tuple[int, int]:
-    return (r["budget_per_class"] or 10**9, METHODS.index(r["method"]))
-
-
-def table(records: list[dict[str, Any]]) -> str:
-    """A Markdown table: one row per record, clean and robust accuracies in %."""
-    names: list[str] = []
-    for r in records:
-        for k in r.get("robust_acc_all", r["robust_acc"]):
-            if k not in names:
-                names.append(k)
-    head = ["method", "budget/class", "n train", "clean", *names, "train s"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in sorted(records, key=_order):
-        acc = r.get("robust_acc_all", r["robust_acc"])
-        cells = [
-            r["method"],
-            "all" if r["budget_per_class"] is None else str(r["budget_per_class"]),
-            str(r["n_train"]),
-            f"{100 * r['clean_acc']:.1f}",
-        ]
-        cells += [f"{100 * acc[k]:.1f}" if k in acc else "-" for k in names]
-        cells.append(f"{r['train_seconds']:.0f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _plots(records: list[dict[str, Any]], stem: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = sorted({k for r in records for k in r.get("robust_acc_all", r["robust_acc"])})
-    cols = min(4, len(names))
-    rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
-    for ax in axes.flat[len(names) :]:
-        ax.set_visible(False)
-    for ax, name in zip(axes.flat, names, strict=False):
-        for m in METHODS:
-            rs = sorted((r for r in records if r["method"] == m), key=_order)
-            acc = [
-                (r["budget_per_class"], r.get("robust_acc_all", r["robust_acc"]).get(name))
-                for r in rs
-            ]
-            if m == "full":
-                for _, a in acc:
-                    if a is not None:
-                        ax.axhline(a, color="k", ls="--", lw=1, label="full")
-                continue
-            pts = [(b, a) for b, a in acc if a is not None]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", label=m)
-        ax.set_xscale("log")
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("points per class")
-        ax.set_ylim(0, 1)
-    for row in axes:
-        row[0].set_ylabel("robust accuracy")
-    axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(stem.with_name(stem.name + "-robust.png"), dpi=110)
-    plt.close(fig)
-    key = next((k for k in ("aa-linf-0.3", "pgd-linf-0.3") if k in names), names[0])
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    for m in METHODS:
-        rs = [r for r in records if r["method"] == m]
-        xs = [r["clean_acc"] for r in rs]
-        ys = [r.get("robust_acc_all", r["robust_acc"]).get(key, np.nan) for r in rs]
-        ax.scatter(xs, ys, label=m)
-        for r, x, yv in zip(rs, xs, ys, strict=True):
-            ax.annotate(str(r["budget_per_class"] or "all"), (x, yv), fontsize=7)
-    ax.set_xlabel("clean accuracy")
-    ax.set_ylabel(f"robust accuracy ({key})")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(stem.with_name(stem.name + "-tradeoff.png"), dpi=110)
-    plt.close(fig)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["MODELS", "ConvNet", "SmallCNN", "build_model"]
+__all__ = ["MAX_WIDTH", "MODELS", "ConvNet", "SmallCNN", "build_model"]
 
 #: model names accepted by :func:`build_model`
 MODELS = ("cnn", "convnet")
+#: the widest model ``build_model`` makes (wider ones exhaust memory long before they help)
+MAX_WIDTH = 4096
 
 
 class _Classifier(nn.Module):
@@ -44,6 +46,11 @@ class SmallCNN(_Classifier):
     def __init__(self, in_shape: tuple[int, int, int], n_classes: int, width: int = 16) -> None:
         super().__init__()
         c, h, w = in_shape
+        if h < 4 or w < 4:
+            raise ValueError(
+                f"the cnn model needs images of at least 4x4 pixels, got {h}x{w}: use --model "
+                "convnet or give --image-shape"
+            )
         self.features = nn.Sequential(
             nn.Conv2d(c, width, 5, padding=2),
             nn.ReLU(),
@@ -97,8 +104,8 @@ def build_model(
     name: str, in_shape: tuple[int, int, int], n_classes: int, width: int | None = None
 ) -> nn.Module:
     """A fresh model by name (``"cnn"`` or ``"convnet"``); ``width`` defaults to 16 / 128."""
-    if width is not None and width < 1:
-        raise ValueError(f"model width must be >= 1, got {width}")
+    if width is not None and not 1 <= width <= MAX_WIDTH:
+        raise ValueError(f"model width must lie in [1, {MAX_WIDTH}], got {width}")
     if name == "cnn":
         return SmallCNN(in_shape, n_classes, width or 16)
     if name == "convnet":

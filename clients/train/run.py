@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,8 @@ from clients.train.evaluate import MNIST_ATTACKS, AttackSpec
 __all__ = ["TrainRequest", "run_train"]
 
 log = logging.getLogger(__name__)
+
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,9 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
     )
     if req.manifest is not None:
         m, arrays = load_manifest(req.manifest, server=req.server, token=req.token)
-        sel = selection_from_manifest(m, arrays, data.X_train, data.y_train)
+        sel = selection_from_manifest(
+            m, arrays, data.X_train, data.y_train, data.labels_fingerprint
+        )
         echo(
             f"cover {m.cover_id}: {sel.size} centres for {data.X_train.shape[0]} rows, "
             f"eta={sel.eta:.4g} ({sel.metric})"
@@ -84,9 +89,15 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
         )
         echo(f"no manifest: training on all {sel.size} rows of {data.name}")
     cfg = req.train
+    bound_ok = _bound_applies(sel.eta, sel.metric, cfg)
     if req.radius == "bound":
         if sel.eta is None:
             raise ValueError("--radius bound needs a cover manifest (it adds the cover's eta)")
+        if not bound_ok:
+            raise ValueError(
+                f"--radius bound adds the cover's eta, a {sel.metric} radius, to an {cfg.norm} "
+                f"attack radius: that needs a cover in the {cfg.norm} metric (or l2 under linf)"
+            )
         cfg = replace(cfg, eps=cfg.eps + sel.eta)
     seed = cfg.seed
     seed_everything(seed)
@@ -112,7 +123,7 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
                 model, Xt, yt, spec.norm, spec.eps, seed=seed
             )
     bound = None
-    if req.bound and sel.eta is not None:
+    if req.bound and bound_ok and sel.eta is not None:
         bi = rng.choice(len(data.y_train), size=min(req.eval_n, len(data.y_train)), replace=False)
         bound = cover_bound(
             model,
@@ -134,6 +145,8 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
     echo(f"clean accuracy {clean:.4f} ({data.test_split} split, {len(yt_all)} images)")
     for k, v in {**robust, **aa}.items():
         echo(f"robust accuracy {k}: {v:.4f} ({len(te)} images)")
+    if req.bound and sel.eta is not None and not bound_ok:
+        echo(f"bound: not reported ({sel.metric} cover radii do not bound {cfg.norm} attacks)")
     if bound is not None:
         echo(
             f"bound: weighted cover loss at eps+eta={bound['eps'] + bound['eta']:.4g} is "
@@ -152,3 +165,13 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
         "history": hist,
         "eps_train": cfg.eps,
     }
+
+
+def _bound_applies(eta: float | None, metric: str | None, cfg: TrainConfig) -> bool:
+    """Whether the cover bound holds for ``cfg``'s attacks: every row within ``eta`` of its
+    centre in the attack's norm (an l2 cover also bounds linf attacks: |v|_inf <= |v|_2)."""
+    if eta is None:
+        return False
+    if not math.isfinite(cfg.eps + eta) or cfg.eps + eta > _F32_MAX:
+        raise ValueError(f"the cover's eta {eta:g} is too large for float32 attacks")
+    return metric == cfg.norm or (metric == "l2" and cfg.norm == "linf")

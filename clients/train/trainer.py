@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -104,8 +108,10 @@ def train(
         Cover weights (counts); None = uniform.
     cfg : TrainConfig
     checkpoint : path, optional
-        File written after every epoch (model, optimiser, epoch, config); if it exists when
-        training starts with the same config, training resumes from it.
+        File written atomically after every epoch (model, optimiser, epoch, config, and a key
+        of the model architecture, data, weights and config). If it exists, training resumes
+        from it when its key matches; a checkpoint of another run is refused (``ValueError``),
+        never overwritten. Loaded with ``weights_only=True``: it never runs code.
     progress : bool
         A tqdm bar per epoch on stderr.
 
@@ -129,9 +135,10 @@ def train(
     history: list[dict[str, float]] = []
     start = 0
     ck = Path(checkpoint) if checkpoint is not None else None
-    if ck is not None and ck.is_file():
-        state = torch.load(ck, map_location="cpu", weights_only=False)
-        if state.get("config") == asdict(cfg):
+    key = _run_key(model, X, y, weights, cfg) if ck is not None else ""
+    if ck is not None:
+        state = _load_checkpoint(ck, key)
+        if state is not None:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
@@ -139,8 +146,6 @@ def train(
             start = int(state["epoch"])
             gen.set_state(state["generator"])
             log.info("resuming from %s at epoch %d", ck, start)
-        else:
-            log.warning("%s was written with another config: starting afresh", ck)
     w_t = torch.as_tensor(weights, dtype=torch.float32) if weights is not None else None
     done = start * steps
     for epoch in range(start, cfg.epochs):
@@ -177,6 +182,11 @@ def train(
             logits = model(xb)
             wb = None if (w_t is None or cfg.sampler) else w_t[idx]
             loss = weighted_loss(logits, yb, wb)
+            if not torch.isfinite(loss):
+                raise ValueError(
+                    f"training diverged (loss {float(loss.detach())}) at epoch {epoch + 1}, step "
+                    f"{done - epoch * steps + 1}: lower the learning rate or the PGD step"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -190,20 +200,78 @@ def train(
         )
         log.info("epoch %d: loss %.4f acc %.3f", epoch + 1, tot_loss / steps, tot_acc / steps)
         if ck is not None:
-            ck.parent.mkdir(parents=True, exist_ok=True)
-            tmp = ck.with_name(ck.name + ".tmp")
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "history": history,
-                    "epoch": epoch + 1,
-                    "config": asdict(cfg),
-                    "generator": gen.get_state(),
-                },
-                tmp,
-            )
-            tmp.replace(ck)
+            state = {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "history": history,
+                "epoch": epoch + 1,
+                "config": asdict(cfg),
+                "key": key,
+                "generator": gen.get_state(),
+            }
+            _save_checkpoint(ck, state)
     model.eval()
     return history
+
+
+def _run_key(
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, weights: np.ndarray | None, cfg: TrainConfig
+) -> str:
+    """SHA-256 of what a checkpoint belongs to: architecture, data, weights and config."""
+    h = hashlib.sha256(repr(model).encode())
+    h.update(json.dumps(asdict(cfg), sort_keys=True).encode())
+    for t in (X, y):
+        h.update(str((tuple(t.shape), t.dtype)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    if weights is not None:
+        h.update(np.ascontiguousarray(weights, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _load_checkpoint(ck: Path, key: str) -> dict[str, Any] | None:
+    """The state saved in ``ck`` for the run ``key``; None when there is none yet.
+
+    Raises ``ValueError`` when ``ck`` cannot be written, is not a checkpoint of this trainer,
+    or belongs to another run.
+    """
+    if ck.is_dir():
+        raise ValueError(f"--checkpoint {ck} is a directory: give a file path")
+    ck.parent.mkdir(parents=True, exist_ok=True)
+    probe = ck.with_name(f".{ck.name}.{os.getpid()}.probe")
+    try:  # fail now, not after the first epoch
+        probe.touch()
+    finally:
+        probe.unlink(missing_ok=True)
+    if not ck.exists():
+        return None
+    try:
+        state = torch.load(ck, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types (pickle, zip, EOF, runtime) on bad files
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(
+            f"{ck} is not a readable checkpoint ({first[:200]}): remove it or choose another "
+            "--checkpoint"
+        ) from exc
+    need = {"model", "optimizer", "scheduler", "history", "epoch", "key", "generator"}
+    if not isinstance(state, dict) or not need <= state.keys():
+        raise ValueError(f"{ck} is not a checkpoint of covering train: remove it or choose another")
+    if state["key"] != key:
+        raise ValueError(
+            f"{ck} belongs to another run (other data, cover, model or training options): "
+            "remove it or choose another --checkpoint"
+        )
+    return state
+
+
+def _save_checkpoint(ck: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``ck`` atomically (a temporary file, fsync, rename)."""
+    tmp = ck.with_name(f".{ck.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, ck)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -95,6 +95,19 @@ def test_train_bound_radius_and_sampler(
         (["experiment", "digits", "--budgets", "500"], "exceeds class"),
         (["experiment", "cifar10"], "unknown dataset"),
         (["experiment", "digits", "--methods", "mfc,magic"], "unknown method"),
+        (["train", "digits", "--eps", "inf"], "eps must be >= 0 and finite"),
+        (["train", "digits", "--lr", "inf"], "learning rate must be > 0 and finite"),
+        (["train", "digits", "--alpha", "-1"], "alpha must be > 0"),
+        (["train", "digits", "--alpha", "nan"], "alpha must be > 0"),
+        (["train", "digits", "--seed", "-1"], "seed must lie in [0, 2**31)"),
+        (["train", "digits", "--batch-size", "1000000000"], "batch size must lie in"),
+        (["train", "digits", "--width", "100000"], "model width must lie in"),
+        (["train", "digits", "--attacks", "l2:inf"], "attack eps must be >= 0 and finite"),
+        (["train", "digits", "--attacks", "linf:1_0"], "bad attack radius"),
+        (["train", "digits", "--json", "no/such/dir/r.json"], "does not exist"),
+        (["train", "digits", "--json", "."], "is a directory"),
+        (["train", "digits", "--checkpoint", "."], "is a directory"),
+        (["train", "digits", "--image-shape", "1,2,32"], "at least 4x4 pixels"),
     ],
 )
 def test_bad_input_is_one_clear_line(
@@ -152,3 +165,25 @@ def test_register_does_not_import_torch() -> None:
         "assert 'torch' not in sys.modules"
     )
     assert p.returncode == 0, p.stderr
+
+
+def test_bound_needs_a_cover_in_the_attack_norm(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import covering
+    from covering.cli import write_manifest
+
+    X, y = digits
+    cov = covering.cover(X, y, eta=0.6, metric="linf", seed=0)
+    path = tmp_path / "linf.json"
+    write_manifest(path, cov)
+    rc = main(
+        ["train", "digits", "--manifest", str(path), *FAST, "--norm", "l2", "--radius", "bound"]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and "needs a cover in the l2 metric" in err
+    rc = main(["train", "digits", "--manifest", str(path), *FAST, "--norm", "l2"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "bound: not reported" in out
+    rc = main(["train", "digits", "--manifest", str(path), *FAST, "--norm", "linf"])
+    assert rc == 0 and "bound: weighted cover loss" in capsys.readouterr().out

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import gzip
+import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ from clients.train.data import (
     load_manifest,
     selection_from_manifest,
 )
+from covering import fingerprint
 
 
 def test_manifest_file_to_weighted_selection(
@@ -119,3 +123,137 @@ def test_manifest_by_url_or_id_goes_through_cover_client(
         load_manifest("missing", server="http://svc")
     with pytest.raises(ValueError, match="/covers/<id>"):
         load_manifest("http://svc/other/abc")
+
+
+def _cover_file(path: Path, X: np.ndarray, y: np.ndarray | None) -> Path:
+    import covering
+    from covering.cli import write_manifest
+
+    write_manifest(path, covering.cover(X, y, k=12, seed=0))
+    return path
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8])
+def test_cover_of_narrow_labels_is_accepted(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray], dtype: type
+) -> None:
+    X, y = digits[0][:200], digits[1][:200].astype(dtype)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    m, arrays = load_manifest(str(_cover_file(tmp_path / "c.json", X, y)))
+    d = load_data(str(tmp_path / "X.npy"), labels=tmp_path / "y.npy")
+    sel = selection_from_manifest(m, arrays, d.X_train, d.y_train, d.labels_fingerprint)
+    assert sel.size == m.stats.size and sel.y.dtype == np.int64
+    other = y.copy()
+    other[:2] = other[:2][::-1] if other[0] != other[1] else (other[:2] + 1) % 10
+    with pytest.raises(ValueError, match="other labels"):
+        selection_from_manifest(m, arrays, X, other.astype(np.int64), fingerprint(other))
+
+
+def test_unlabelled_cover_is_refused(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = digits[0][:200], digits[1][:200]
+    m, arrays = load_manifest(str(_cover_file(tmp_path / "c.json", X, None)))
+    with pytest.raises(ValueError, match=r"unlabelled.*covering cover X.npy --labels"):
+        selection_from_manifest(m, arrays, X, y)
+
+
+def test_payload_beside_a_downloaded_manifest(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
+    import covering
+    from covering.cli import write_manifest
+
+    X, y = digits[0][:200], digits[1][:200]
+    write_manifest(tmp_path / "c.json", covering.cover(X, y, k=12, seed=0), force_arrays=True)
+    m = json.loads((tmp_path / "c.json").read_text())
+    m["centres"], m["payload"]["url"] = None, "/covers/abc/arrays"  # as the service serves it
+    (tmp_path / "dl.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match=r"beside it as dl\.npz"):
+        load_manifest(str(tmp_path / "dl.json"))
+    (tmp_path / "c.npz").rename(tmp_path / "dl.npz")
+    got, arrays = load_manifest(str(tmp_path / "dl.json"))
+    assert len(arrays["indices"]) == got.stats.size == 12
+
+
+def test_invalid_manifest_names_the_field(
+    tmp_path: Path, digits_manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from covering.cli import main
+
+    m = json.loads(digits_manifest.read_text())
+    m["params"]["metric"] = "hamming"
+    (tmp_path / "m.json").write_text(json.dumps(m))
+    assert main(["train", "digits", "--manifest", str(tmp_path / "m.json"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "m.json: not a valid cover manifest: params.metric: Input should be" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def _bad_labels(y: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    huge, wrap = y.copy(), y.astype(np.uint64)
+    huge[0], wrap[0] = 10**9, 2**63 + 1
+    return [(huge, "C <= 10000"), (wrap, "C <= 10000"), (y * 0, "single class")]
+
+
+def test_bad_labels_and_empty_data_are_refused(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
+    X, y = digits[0][:200], digits[1][:200]
+    np.save(tmp_path / "X.npy", X)
+    for bad, message in _bad_labels(y):
+        np.save(tmp_path / "bad.npy", bad)
+        with pytest.raises(ValueError, match=message):
+            load_data(str(tmp_path / "X.npy"), labels=tmp_path / "bad.npy")
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "yt.npy", np.where(y == 3, 11, y))
+    with pytest.raises(ValueError, match=r"classes \[11\] that do not occur in the training"):
+        load_data(
+            str(tmp_path / "X.npy"),
+            labels=tmp_path / "y.npy",
+            test_x=tmp_path / "X.npy",
+            test_y=tmp_path / "yt.npy",
+        )
+    np.save(tmp_path / "X0.npy", X[:0])
+    np.save(tmp_path / "y0.npy", y[:0])
+    with pytest.raises(ValueError, match="X0 train: no data"):
+        load_data(str(tmp_path / "X0.npy"), labels=tmp_path / "y0.npy")
+    with pytest.raises(ValueError, match="X test: no data"):
+        load_data(
+            str(tmp_path / "X.npy"),
+            labels=tmp_path / "y.npy",
+            test_x=tmp_path / "X0.npy",
+            test_y=tmp_path / "y0.npy",
+        )
+    with pytest.raises(ValueError, match=r"apply only to an X\.npy dataset"):
+        load_data("digits", labels=tmp_path / "y.npy")
+    with pytest.raises(ValueError, match=r"apply only to an X\.npy dataset"):
+        load_data("digits", test_x=tmp_path / "X.npy", test_y=tmp_path / "y.npy")
+
+
+def _idx_gz(path: Path, arr: np.ndarray) -> None:
+    head = bytes([0, 0, 0x08, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(head + arr.astype(np.uint8).tobytes())
+
+
+def test_mnist_directory_truncated_or_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = tmp_path / "mnist"
+    d.mkdir()
+    for split, n in (("train", 20), ("t10k", 8)):
+        _idx_gz(d / f"{split}-images-idx3-ubyte.gz", np.full((n, 4, 4), 128))
+        _idx_gz(d / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 4)
+    monkeypatch.setenv("COVERING_MNIST_DIR", str(d))
+    data = load_data("auto")
+    assert data.name == "mnist" and data.n_classes == 4 and data.X_train.shape == (20, 16)
+    assert data.labels_fingerprint == fingerprint(data.y_train)  # as covering.data loads it
+    gz = d / "t10k-labels-idx1-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:-12])
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte.gz is truncated"):
+        load_data(str(d))
+    for env in (tmp_path / "missing", tmp_path):
+        monkeypatch.setenv("COVERING_MNIST_DIR", str(env))
+        for name in ("mnist", "auto"):
+            with pytest.raises(ValueError, match="COVERING_MNIST_DIR"):
+                load_data(name)

@@ -9,6 +9,7 @@ import pytest
 
 from clients.train import experiment
 from clients.train.experiment import grid_config, run_experiment
+from covering.cli import main
 
 TINY = replace(
     grid_config(quick=True),
@@ -79,3 +80,126 @@ def test_full_grid_uses_standard_autoattack_on_1000_images() -> None:
     assert set(cfg.autoattack) == {("linf", 0.3), ("l2", 1.5)}
     quick = grid_config(quick=True)  # minutes on 2 cores: the reduced AutoAttack
     assert quick.autoattack_version == "custom" and quick.autoattack_targets == 3
+
+
+#: the CLI's smallest grid; ``run_one`` is replaced, so nothing trains
+CLI = ["experiment", "digits", "--quick", "--budgets", "2", "--methods", "random"]
+
+
+def _no_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any training run fail the test: refusals must come before the expensive work."""
+
+    def boom(*a: Any, **k: Any) -> None:
+        raise AssertionError("ran before refusing")
+
+    monkeypatch.setattr(experiment, "run_one", boom)
+
+
+def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The one-line error of ``covering <argv>``, which must exit 2."""
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"a": 1}', "not a list of records"),
+        ("[1, 2]", "record 0 is a number"),
+        ('[{"dataset": "digits"}]', "record 0 has no method"),
+        (
+            '[{"dataset": "digits", "method": "random", "budget_per_class": [2], "seed": 0, '
+            '"n_train": 20, "clean_acc": 0.5, "robust_acc": {}, "train_seconds": 1}]',
+            "budget_per_class = [2]",
+        ),
+        ("{bad", "not valid JSON"),
+        ("", "not valid JSON"),
+    ],
+)
+def test_results_file_of_wrong_shape_refused(
+    content: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _no_runs(monkeypatch)
+    path = tmp_path / "res.json"
+    path.write_text(content)
+    err = _refused([*CLI, "--out", str(tmp_path / "res")], capsys)
+    assert str(path) in err and message in err
+
+
+def test_unwritable_out_refused_before_any_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _no_runs(monkeypatch)
+    (tmp_path / "isdir.json").mkdir()
+    err = _refused([*CLI, "--out", str(tmp_path / "isdir")], capsys)
+    assert str(tmp_path / "isdir.json") in err and "not a file" in err
+    (tmp_path / "plots-robust.png").mkdir()
+    assert "plots-robust.png" in _refused([*CLI, "--out", str(tmp_path / "plots")], capsys)
+    (tmp_path / "afile").write_text("")
+    err = _refused([*CLI, "--out", str(tmp_path / "afile" / "sub" / "x")], capsys)
+    assert "cannot create" in err and "is not a directory" in err
+
+
+def test_demo_refuses_budget_zero(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _no_runs(monkeypatch)
+    for budget in ("0", "-1", "1000"):
+        err = _refused(["demo", "--dataset", "digits", "--budget", budget, "--no-progress"], capsys)
+        assert "budget" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--methods", ","], "names no method"),
+        (["--methods", ""], "names no method"),
+        (["--time-limit", "nan"], "--time-limit must be a finite number"),
+        (["--time-limit", "inf"], "--time-limit must be a finite number"),
+        (["--time-limit", "-1"], "--time-limit must be a finite number"),
+    ],
+)
+def test_bad_methods_and_time_limit_refused(
+    extra: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _no_runs(monkeypatch)
+    assert message in _refused([*CLI, *extra, "--out", str(tmp_path / "x")], capsys)
+
+
+def _fake_run(data: Any, method: str, b: int | None, cfg: Any, progress: bool) -> dict[str, Any]:
+    """A record as :func:`experiment.run_one` makes it, without training."""
+    return {
+        "dataset": data.name,
+        "method": method,
+        "budget_per_class": b,
+        "n_train": 1500 if b is None else 10 * b,
+        "clean_acc": 0.5,
+        "robust_acc": {"pgd-linf-0.1": 0.25},
+        "autoattack_acc": {},
+        "seed": cfg.seed,
+        "seconds": 0.0,
+        "train_seconds": 0.0,
+    }
+
+
+def test_log_names_the_full_data_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(experiment, "run_one", _fake_run)
+    out = tmp_path / "run.v2"
+    assert main([*CLI[:-1], "random,full", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "b=None" not in text
+    assert any(line.startswith("full") and "b=all" in line for line in text.splitlines())
+    assert f"wrote {out}.json" in text and (tmp_path / "run.v2.md").is_file()

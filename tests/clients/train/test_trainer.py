@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from clients.train import trainer
 from clients.train.models import build_model
 from clients.train.trainer import TrainConfig, batches, train, weighted_loss
 
@@ -71,6 +74,88 @@ def test_checkpoint_resume(tmp_path: object) -> None:
     hist = train(m2, X, y, None, cfg, checkpoint=ck)  # resumes at the end: no new epoch
     assert len(hist) == 2
     torch.testing.assert_close(m(X), m2(X))
+
+
+def test_checkpoint_resumes_an_interrupted_run_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    X, y = _blobs()
+    cfg = TrainConfig(epochs=3, batch_size=16, steps_per_epoch=3, eps=0.05, attack_steps=1, seed=1)
+    torch.manual_seed(0)
+    whole = build_model("cnn", (1, 8, 8), 2, 4)
+    init = {k: v.clone() for k, v in whole.state_dict().items()}
+    train(whole, X, y, None, cfg)
+    save = trainer._save_checkpoint
+    calls = []
+
+    def crash_on_second(ck: Path, state: dict) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        save(ck, state)
+
+    monkeypatch.setattr(trainer, "_save_checkpoint", crash_on_second)
+    ck = tmp_path / "ck.pt"
+    m = build_model("cnn", (1, 8, 8), 2, 4)
+    m.load_state_dict(init)
+    with pytest.raises(KeyboardInterrupt):
+        train(m, X, y, None, cfg, checkpoint=ck)
+    monkeypatch.setattr(trainer, "_save_checkpoint", save)
+    assert torch.load(ck, weights_only=True)["epoch"] == 1
+    resumed = build_model("cnn", (1, 8, 8), 2, 4)
+    hist = train(resumed, X, y, None, cfg, checkpoint=ck)
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    torch.testing.assert_close(resumed(X), whole(X))
+
+
+def test_checkpoint_of_another_run_is_refused_not_overwritten(tmp_path: Path) -> None:
+    X, y = _blobs()
+    cfg = TrainConfig(epochs=1, batch_size=16, steps_per_epoch=2, eps=0.0, seed=1)
+    ck = tmp_path / "ck.pt"
+    train(build_model("cnn", (1, 8, 8), 2, 4), X, y, None, cfg, checkpoint=ck)
+    before = ck.read_bytes()
+    others = [
+        (build_model("cnn", (1, 8, 8), 2, 8), X, y, None, cfg),  # another model
+        (build_model("cnn", (1, 8, 8), 2, 4), X.flip(0), y, None, cfg),  # other data
+        (build_model("cnn", (1, 8, 8), 2, 4), X, y, np.full(40, 2.0), cfg),  # other weights
+    ]
+    for model, Xo, yo, w, c in others:
+        with pytest.raises(ValueError, match="belongs to another run"):
+            train(model, Xo, yo, w, c, checkpoint=ck)
+    assert ck.read_bytes() == before
+
+
+def test_checkpoint_never_runs_code_and_bad_files_are_refused(tmp_path: Path) -> None:
+    X, y = _blobs()
+    cfg = TrainConfig(epochs=1, batch_size=16, steps_per_epoch=2, eps=0.0, seed=1)
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"x": _Evil(str(marker))}, evil)
+    junk = {"empty.pt": b"", "text.pt": b"garbage", "json.pt": b'{"model": 1}'}
+    for name, data in junk.items():
+        (tmp_path / name).write_bytes(data)
+    torch.save([1, 2], tmp_path / "list.pt")
+    for name in ["evil.pt", *junk, "list.pt"]:
+        with pytest.raises(ValueError, match="checkpoint"):
+            train(build_model("cnn", (1, 8, 8), 2, 4), X, y, None, cfg, checkpoint=tmp_path / name)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match="is a directory"):
+        train(build_model("cnn", (1, 8, 8), 2, 4), X, y, None, cfg, checkpoint=tmp_path)
+
+
+class _Evil:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (open, (self.path, "w"))
+
+
+def test_divergence_is_a_clear_error() -> None:
+    X, y = _blobs()
+    cfg = TrainConfig(epochs=1, batch_size=16, steps_per_epoch=5, lr=1e30, eps=0.0, seed=1)
+    with pytest.raises(ValueError, match="training diverged"):
+        train(build_model("cnn", (1, 8, 8), 2, 4), X, y, None, cfg)
 
 
 def test_bad_config() -> None:
