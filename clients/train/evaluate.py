@@ -8,11 +8,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from clients.train.attacks import pgd
+from clients.train.data import Dataset, Selection
 
 __all__ = [
     "MNIST_ATTACKS",
@@ -24,6 +26,7 @@ __all__ = [
     "mean_adv_loss",
     "parse_attacks",
     "robust_accuracy",
+    "sample_bound",
 ]
 
 log = logging.getLogger(__name__)
@@ -256,3 +259,37 @@ def cover_bound(
         model, X, y, None, eps=eps, norm=norm, steps=steps, restarts=restarts, seed=seed
     )
     return {"cover_loss": cl, "full_loss": fl, "eps": eps, "eta": eta, "holds": float(cl >= fl)}
+
+
+def sample_bound(
+    model: nn.Module,
+    data: Dataset,
+    sel: Selection,
+    *,
+    n: int,
+    eps: float,
+    norm: str,
+    steps: int,
+    rng: np.random.Generator,
+    seed: int = 0,
+) -> dict[str, float]:
+    """:func:`cover_bound` for the cover ``sel`` of ``data`` (``sel.eta`` set), the full-data
+    side estimated on ``n`` training rows drawn by ``rng`` without replacement."""
+    from clients.train.trainer import to_images
+
+    if sel.eta is None:
+        raise ValueError("the bound needs a cover radius (sel.eta)")
+    rows = rng.choice(len(data.y_train), size=min(n, len(data.y_train)), replace=False)
+    return cover_bound(
+        model,
+        to_images(sel.X, data.shape),
+        torch.from_numpy(sel.y),
+        torch.as_tensor(sel.weights),
+        to_images(data.X_train[rows], data.shape),
+        torch.from_numpy(data.y_train[rows]),
+        eps=eps,
+        eta=sel.eta,
+        norm=norm,
+        steps=steps,
+        seed=seed,
+    )

@@ -157,8 +157,8 @@ def run_one(
         accuracy,
         autoattack_accuracy,
         autoattack_available,
-        cover_bound,
         robust_accuracy,
+        sample_bound,
     )
     from clients.train.models import build_model
     from clients.train.trainer import TrainConfig, seed_everything, to_images, train
@@ -222,18 +222,15 @@ def run_one(
         aa_seconds = time.perf_counter() - t3
     bound = None
     if method == "mfc" and sel.eta is not None and sel.indices is not None:
-        bi = rng.choice(len(data.y_train), size=min(cfg.bound_n, len(data.y_train)), replace=False)
-        bound = cover_bound(
+        bound = sample_bound(
             model,
-            Xs,
-            ys,
-            torch.as_tensor(sel.weights),
-            to_images(data.X_train[bi], data.shape),
-            torch.from_numpy(data.y_train[bi]),
+            data,
+            sel,
+            n=cfg.bound_n,
             eps=cfg.train_eps,
-            eta=sel.eta,
             norm=cfg.train_norm,
             steps=cfg.pgd_steps,
+            rng=rng,
             seed=cfg.seed,
         )
     t4 = time.perf_counter()

@@ -61,8 +61,8 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
         accuracy,
         autoattack_accuracy,
         autoattack_available,
-        cover_bound,
         robust_accuracy,
+        sample_bound,
     )
     from clients.train.models import build_model
     from clients.train.trainer import seed_everything, to_images, train
@@ -124,18 +124,15 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
             )
     bound = None
     if req.bound and bound_ok and sel.eta is not None:
-        bi = rng.choice(len(data.y_train), size=min(req.eval_n, len(data.y_train)), replace=False)
-        bound = cover_bound(
+        bound = sample_bound(
             model,
-            Xs,
-            ys,
-            torch.as_tensor(sel.weights),
-            to_images(data.X_train[bi], data.shape),
-            torch.from_numpy(data.y_train[bi]),
+            data,
+            sel,
+            n=req.eval_n,
             eps=req.train.eps,
-            eta=sel.eta,
             norm=cfg.norm,
             steps=req.pgd_steps,
+            rng=rng,
             seed=seed,
         )
     echo(
