@@ -148,7 +148,7 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
         echo(
             f"bound: weighted cover loss at eps+eta={bound['eps'] + bound['eta']:.4g} is "
             f"{bound['cover_loss']:.4f}; full-data adversarial loss at eps={bound['eps']:g} "
-            f"(on {len(te)} training rows) is {bound['full_loss']:.4f}"
+            f"(on {min(req.eval_n, len(data.y_train))} training rows) is {bound['full_loss']:.4f}"
         )
     return {
         "dataset": data.name,
