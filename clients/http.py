@@ -149,6 +149,12 @@ class CoverClient:
     ) -> None:
         if retries < 0:
             raise ValueError("retries must be >= 0")
+        try:
+            url = httpx.URL(base_url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise ValueError(f"invalid service URL {base_url!r}: {exc}") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"invalid service URL {base_url!r}: expected http(s)://host[:port]")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.base_url = base_url.rstrip("/")
         self.retries = int(retries)

@@ -3,15 +3,19 @@ the CLI refuses a bad option before it loads any data)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-__all__ = ["MAX_BATCH", "NORMS", "TrainConfig"]
+__all__ = ["MAX_BATCH", "MAX_LR", "MAX_RADIUS", "NORMS", "TrainConfig"]
 
 #: supported threat models
 NORMS = ("linf", "l2")
 #: the largest batch (larger ones only exhaust memory, e.g. in sampler mode)
 MAX_BATCH = 65536
+#: the largest attack radius or PGD step: inputs lie in [0, 1]^d, so any radius past sqrt(d)
+#: already spans the whole cube; larger values only overflow float32
+MAX_RADIUS = 1e6
+#: the largest Adam learning rate (larger ones overflow float32 in the update)
+MAX_LR = 1e3
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
             raise ValueError(f"unknown norm {self.norm!r}: expected linf or l2")
-        if not (self.eps >= 0 and math.isfinite(self.eps)):
-            raise ValueError(f"eps must be >= 0 and finite, got {self.eps}")
+        if not 0 <= self.eps <= MAX_RADIUS:
+            raise ValueError(f"eps must be >= 0 and finite (<= {MAX_RADIUS:g}), got {self.eps}")
         if self.epochs < 1 or self.attack_steps < 0:
             raise ValueError("epochs must be >= 1 and attack steps >= 0")
         if not 1 <= self.batch_size <= MAX_BATCH:
@@ -67,9 +71,11 @@ class TrainConfig:
             raise ValueError("steps per epoch must be >= 1")
         if not 0 <= self.eps_warmup <= 1:
             raise ValueError("eps_warmup must lie in [0, 1]")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"learning rate must be > 0 and finite, got {self.lr}")
-        if self.alpha is not None and not (self.alpha > 0 and math.isfinite(self.alpha)):
-            raise ValueError(f"the PGD step alpha must be > 0 and finite, got {self.alpha}")
+        if not 0 < self.lr <= MAX_LR:
+            raise ValueError(f"learning rate must be > 0 and finite (<= {MAX_LR:g}), got {self.lr}")
+        if self.alpha is not None and not 0 < self.alpha <= MAX_RADIUS:
+            raise ValueError(
+                f"the PGD step alpha must be > 0 and finite (<= {MAX_RADIUS:g}), got {self.alpha}"
+            )
         if not 0 <= self.seed < 2**31:
             raise ValueError(f"seed must lie in [0, 2**31), got {self.seed}")

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from covering import fingerprint
+from covering import fingerprint, verify
 from covering.manifest import Manifest
 
 __all__ = [
@@ -123,8 +123,10 @@ def _check_xy(X: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.n
         raise ValueError(f"{what}: no data (X has shape {X.shape})")
     if not np.issubdtype(X.dtype, np.floating):
         raise ValueError(f"{what}: X must be floating point, got {X.dtype}")
+    if y.dtype == np.bool_:  # two classes, as the engine accepts them
+        y = y.astype(np.int64)
     if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{what}: labels must be integers, got {y.dtype}")
+        raise ValueError(f"{what}: labels must be integers (or bool), got {y.dtype}")
     Xf = np.asarray(X)
     if not np.isfinite(Xf).all():
         raise ValueError(f"{what}: X has NaN or inf values")
@@ -374,6 +376,11 @@ def selection_from_manifest(
         )
     if lfp not in (labels_fingerprint, fingerprint(np.asarray(y))):
         raise ValueError("the manifest was computed with other labels (labels fingerprint differs)")
+    if "assignment" in arrays:  # a payload: check it exactly (inline centres were validated)
+        try:
+            verify(X, manifest.to_cover(arrays), labels=np.asarray(y))
+        except ValueError as exc:
+            raise ValueError(f"the cover does not verify on this data: {exc}") from None
     idx = np.asarray(arrays["indices"], dtype=np.int64)
     w = np.asarray(arrays["weights"], dtype=np.float64)
     if idx.ndim != 1 or idx.shape != w.shape or idx.size == 0:

@@ -14,9 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from clients.train.attacks import pgd
+from clients.train.config import MAX_RADIUS
 from clients.train.data import Dataset, Selection
 
 __all__ = [
+    "AA_MIN_CLASSES",
     "MNIST_ATTACKS",
     "AttackSpec",
     "accuracy",
@@ -30,6 +32,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: AutoAttack's targeted DLR loss compares the 4 largest logits
+AA_MIN_CLASSES = 4
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,13 @@ def parse_attacks(text: str) -> list[AttackSpec]:
                 eps = math.nan
             if math.isnan(eps):
                 raise ValueError(f"bad attack radius {e!r}: expected a number, e.g. 0.3")
-            if not (eps >= 0 and math.isfinite(eps)):
-                raise ValueError(f"attack eps must be >= 0 and finite, got {eps:g}")
+            if not 0 <= eps <= MAX_RADIUS:
+                raise ValueError(
+                    f"attack eps must be >= 0 and finite (<= {MAX_RADIUS:g}), got {eps:g}"
+                )
             out.append(AttackSpec(norm, eps))
+    if not out:
+        raise ValueError(f"no attack in {text!r}: expected e.g. linf:0.1,0.3;l2:1.5")
     return out
 
 
@@ -174,9 +183,17 @@ def autoattack_accuracy(
     aa.verbose = False
     if version == "custom":
         aa.apgd.n_restarts = 1
-        if n_target_classes is not None:
-            aa.apgd_targeted.n_target_classes = n_target_classes
-            aa.fab.n_target_classes = n_target_classes
+    with torch.no_grad():
+        n_out = int(model(X[:1]).shape[1])
+    if n_out < AA_MIN_CLASSES:
+        raise ValueError(
+            f"AutoAttack's targeted DLR loss needs at least {AA_MIN_CLASSES} classes, the model "
+            f"has {n_out}"
+        )
+    targets = min(n_target_classes or 9, n_out - 1)  # no more targets than other classes
+    for attack in ("apgd_targeted", "fab"):
+        if hasattr(aa, attack):
+            getattr(aa, attack).n_target_classes = targets
     logging.getLogger("auto-attack").setLevel(logging.WARNING)
     try:
         res = aa.run_standard_evaluation(X, y, batch_size=batch_size)

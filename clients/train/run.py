@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -12,14 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from clients.train.config import TrainConfig
+from clients.train.config import MAX_RADIUS, TrainConfig
 from clients.train.evaluate import MNIST_ATTACKS, AttackSpec
 
 __all__ = ["TrainRequest", "run_train"]
 
 log = logging.getLogger(__name__)
-
-_F32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -58,6 +55,7 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
 
     from clients.train.data import Selection, load_data, load_manifest, selection_from_manifest
     from clients.train.evaluate import (
+        AA_MIN_CLASSES,
         accuracy,
         autoattack_accuracy,
         autoattack_available,
@@ -74,6 +72,11 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
     data = load_data(
         req.dataset, labels=req.labels, test_x=req.test_x, test_y=req.test_y, shape=req.image_shape
     )
+    if req.autoattack and data.n_classes < AA_MIN_CLASSES:
+        raise ValueError(
+            f"--autoattack needs at least {AA_MIN_CLASSES} classes (targeted DLR loss); "
+            f"{data.name} has {data.n_classes}"
+        )
     if req.manifest is not None:
         m, arrays = load_manifest(req.manifest, server=req.server, token=req.token)
         sel = selection_from_manifest(
@@ -89,15 +92,11 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
         )
         echo(f"no manifest: training on all {sel.size} rows of {data.name}")
     cfg = req.train
-    bound_ok = _bound_applies(sel.eta, sel.metric, cfg)
+    no_bound = _why_no_bound(sel.eta, sel.metric, cfg)
     if req.radius == "bound":
-        if sel.eta is None:
-            raise ValueError("--radius bound needs a cover manifest (it adds the cover's eta)")
-        if not bound_ok:
-            raise ValueError(
-                f"--radius bound adds the cover's eta, a {sel.metric} radius, to an {cfg.norm} "
-                f"attack radius: that needs a cover in the {cfg.norm} metric (or l2 under linf)"
-            )
+        if no_bound is not None:
+            raise ValueError(f"--radius bound adds the cover's eta to eps, but {no_bound}")
+        assert sel.eta is not None
         cfg = replace(cfg, eps=cfg.eps + sel.eta)
     seed = cfg.seed
     seed_everything(seed)
@@ -123,7 +122,7 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
                 model, Xt, yt, spec.norm, spec.eps, seed=seed
             )
     bound = None
-    if req.bound and bound_ok and sel.eta is not None:
+    if req.bound and no_bound is None:
         bound = sample_bound(
             model,
             data,
@@ -142,8 +141,8 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
     echo(f"clean accuracy {clean:.4f} ({data.test_split} split, {len(yt_all)} images)")
     for k, v in {**robust, **aa}.items():
         echo(f"robust accuracy {k}: {v:.4f} ({len(te)} images)")
-    if req.bound and sel.eta is not None and not bound_ok:
-        echo(f"bound: not reported ({sel.metric} cover radii do not bound {cfg.norm} attacks)")
+    if req.bound and sel.eta is not None and no_bound is not None:
+        echo(f"bound: not reported ({no_bound})")
     if bound is not None:
         echo(
             f"bound: weighted cover loss at eps+eta={bound['eps'] + bound['eta']:.4g} is "
@@ -164,11 +163,17 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
     }
 
 
-def _bound_applies(eta: float | None, metric: str | None, cfg: TrainConfig) -> bool:
-    """Whether the cover bound holds for ``cfg``'s attacks: every row within ``eta`` of its
-    centre in the attack's norm (an l2 cover also bounds linf attacks: |v|_inf <= |v|_2)."""
+def _why_no_bound(eta: float | None, metric: str | None, cfg: TrainConfig) -> str | None:
+    """Why the cover bound does not apply to ``cfg``'s attacks, or None when it does: every
+    row must lie within ``eta`` of its centre in the attack's norm (an l2 cover also bounds
+    linf attacks, since |v|_inf <= |v|_2), and ``eps + eta`` must be a usable radius."""
     if eta is None:
-        return False
-    if not math.isfinite(cfg.eps + eta) or cfg.eps + eta > _F32_MAX:
-        raise ValueError(f"the cover's eta {eta:g} is too large for float32 attacks")
-    return metric == cfg.norm or (metric == "l2" and cfg.norm == "linf")
+        return "there is no cover (no manifest)"
+    if not (metric == cfg.norm or (metric == "l2" and cfg.norm == "linf")):
+        return (
+            f"{metric} cover radii do not bound {cfg.norm} attacks: that needs a cover in the "
+            f"{cfg.norm} metric (or l2 under linf)"
+        )
+    if not cfg.eps + eta <= MAX_RADIUS:
+        return f"eps + eta = {cfg.eps + eta:g} exceeds the largest radius {MAX_RADIUS:g}"
+    return None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import math
-import os
 import random
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -139,12 +139,18 @@ def train(
     if ck is not None:
         state = _load_checkpoint(ck, key)
         if state is not None:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            history = list(state["history"])
-            start = int(state["epoch"])
-            gen.set_state(state["generator"])
+            try:
+                start, history = _progress(state, cfg.epochs)
+                model.load_state_dict(state["model"])
+                opt.load_state_dict(state["optimizer"])
+                sched.load_state_dict(state["scheduler"])
+                gen.set_state(state["generator"])
+            except (RuntimeError, TypeError, KeyError, ValueError, IndexError) as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ValueError(
+                    f"{ck} carries this run's key but its state does not load ({first[:200]}): "
+                    "remove it or choose another --checkpoint"
+                ) from None
             log.info("resuming from %s at epoch %d", ck, start)
     w_t = torch.as_tensor(weights, dtype=torch.float32) if weights is not None else None
     done = start * steps
@@ -211,6 +217,10 @@ def train(
                 "generator": gen.get_state(),
             }
             _save_checkpoint(ck, state)
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise ValueError(
+            "training diverged (non-finite model weights): lower the learning rate or the PGD step"
+        )
     model.eval()
     return history
 
@@ -235,14 +245,17 @@ def _load_checkpoint(ck: Path, key: str) -> dict[str, Any] | None:
     Raises ``ValueError`` when ``ck`` cannot be written, is not a checkpoint of this trainer,
     or belongs to another run.
     """
+    from covering.io import output_problem
+
     if ck.is_dir():
         raise ValueError(f"--checkpoint {ck} is a directory: give a file path")
-    ck.parent.mkdir(parents=True, exist_ok=True)
-    probe = ck.with_name(f".{ck.name}.{os.getpid()}.probe")
-    try:  # fail now, not after the first epoch
-        probe.touch()
-    finally:
-        probe.unlink(missing_ok=True)
+    try:
+        ck.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"--checkpoint {ck}: {ck.parent} is not a directory") from None
+    problem = output_problem(ck)  # fail now, not after the first epoch
+    if problem is not None:
+        raise ValueError(f"--checkpoint {ck}: {problem}")
     if not ck.exists():
         return None
     try:
@@ -264,14 +277,26 @@ def _load_checkpoint(ck: Path, key: str) -> dict[str, Any] | None:
     return state
 
 
+def _progress(state: dict[str, Any], epochs: int) -> tuple[int, list[dict[str, float]]]:
+    """The epoch a checkpoint reached and its history, checked (0 <= epoch <= ``epochs``, one
+    history entry of finite numbers per epoch); ``ValueError`` otherwise."""
+    epoch, history = state["epoch"], state["history"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= epochs:
+        raise ValueError(f"epoch {epoch!r} is not in [0, {epochs}]")
+    if not isinstance(history, list) or len(history) != epoch:
+        raise ValueError("its history does not have one entry per epoch")
+    for h in history:
+        if not isinstance(h, dict) or not all(
+            isinstance(v, int | float) and math.isfinite(v) for v in h.values()
+        ):
+            raise ValueError("its history holds something other than finite numbers")
+    return epoch, history
+
+
 def _save_checkpoint(ck: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``ck`` atomically (a temporary file, fsync, rename)."""
-    tmp = ck.with_name(f".{ck.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, ck)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``state`` to ``ck`` atomically (:func:`covering.io.write_bytes_atomic`)."""
+    from covering.io import write_bytes_atomic
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    write_bytes_atomic(ck, buf.getvalue())

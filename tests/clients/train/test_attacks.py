@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -97,3 +99,21 @@ def test_project_and_bad_input() -> None:
         pgd(MODEL, torch.rand(1, 1, 4, 4), torch.tensor([0]), eps=-0.1)
     with pytest.raises(ValueError, match="unknown norm"):
         pgd(MODEL, torch.rand(1, 1, 4, 4), torch.tensor([0]), eps=0.1, norm="l1")
+
+
+def test_autoattack_targets_no_more_classes_than_exist(
+    tiny_model: torch.nn.Module, caplog: pytest.LogCaptureFixture
+) -> None:
+    from clients.train.evaluate import accuracy, autoattack_accuracy, autoattack_available
+
+    if not autoattack_available():
+        pytest.skip("the [eval] extra (pyautoattack) is not installed")
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.rand(12, 1, 4, 4, generator=g), torch.randint(0, 4, (12,), generator=g)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4))
+    with caplog.at_level(logging.WARNING):
+        acc = autoattack_accuracy(model, X, y, "linf", 0.1, version="custom")
+    assert 0 <= acc <= accuracy(model, X, y)
+    assert "target classes" not in caplog.text
+    with pytest.raises(ValueError, match="at least 4 classes"):
+        autoattack_accuracy(tiny_model, X[:4], y[:4] % 3, "linf", 0.1, version="custom")

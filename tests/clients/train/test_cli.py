@@ -108,6 +108,11 @@ def test_train_bound_radius_and_sampler(
         (["train", "digits", "--json", "."], "is a directory"),
         (["train", "digits", "--checkpoint", "."], "is a directory"),
         (["train", "digits", "--image-shape", "1,2,32"], "at least 4x4 pixels"),
+        (["train", "digits", "--eps", "1e39"], "eps must be >= 0 and finite"),
+        (["train", "digits", "--lr", "1e38"], "learning rate must be > 0 and finite"),
+        (["train", "digits", "--attacks", "linf:1e39"], "attack eps must be >= 0 and finite"),
+        (["train", "digits", "--attacks", ";"], "no attack in"),
+        (["train", "digits", "--manifest", "abc", "--server", "http://x:abc"], "invalid service"),
     ],
 )
 def test_bad_input_is_one_clear_line(
@@ -187,3 +192,35 @@ def test_bound_needs_a_cover_in_the_attack_norm(
     assert rc == 0 and "bound: not reported" in out
     rc = main(["train", "digits", "--manifest", str(path), *FAST, "--norm", "linf"])
     assert rc == 0 and "bound: weighted cover loss" in capsys.readouterr().out
+
+
+def test_outputs_never_overwrite_inputs(
+    digits_manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = digits_manifest.read_bytes()
+    base = ["train", "digits", "--manifest", str(digits_manifest), *FAST]
+    ck = tmp_path / "ck.pt"
+    for extra in (
+        ["--json", str(digits_manifest)],
+        ["--checkpoint", str(digits_manifest)],
+        ["--checkpoint", str(ck), "--json", str(ck)],
+    ):
+        rc = main(base + extra)
+        err = capsys.readouterr().err
+        assert rc == 2 and "is also an input" in err, err
+    assert digits_manifest.read_bytes() == before and not ck.exists()
+
+
+def test_a_large_eta_only_matters_where_it_is_used(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import covering
+    from covering.cli import write_manifest
+
+    X, y = digits
+    path = tmp_path / "wide.json"
+    write_manifest(path, covering.cover(X, y, eta=1e300, seed=0))
+    rc = main(["train", "digits", "--manifest", str(path), *FAST])
+    assert rc == 0 and "bound: not reported (eps + eta" in capsys.readouterr().out
+    rc = main(["train", "digits", "--manifest", str(path), *FAST, "--radius", "bound"])
+    assert rc == 2 and "exceeds the largest radius" in capsys.readouterr().err

@@ -257,3 +257,48 @@ def test_mnist_directory_truncated_or_missing(
         for name in ("mnist", "auto"):
             with pytest.raises(ValueError, match="COVERING_MNIST_DIR"):
                 load_data(name)
+
+
+def test_payload_arrays_are_verified_against_the_data(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
+    import covering
+    from covering.cli import write_manifest
+    from covering.io import read_npz, write_npz_atomic
+
+    X, y = digits[0][:200], digits[1][:200]
+    write_manifest(tmp_path / "c.json", covering.cover(X, y, k=12, seed=0), force_arrays=True)
+    doc = json.loads((tmp_path / "c.json").read_text())
+    doc["centres"] = None
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    m, arrays = load_manifest(str(tmp_path / "c.json"))
+    assert "assignment" in arrays and selection_from_manifest(m, arrays, X, y).size == 12
+    bad = dict(read_npz(tmp_path / "c.npz"))
+    bad["weights"] = bad["weights"].copy()
+    bad["weights"][0] = 2**62  # the sha256 is rewritten to match: only verification can tell
+    sha = write_npz_atomic(tmp_path / "c.npz", bad)
+    doc = json.loads((tmp_path / "c.json").read_text())
+    doc["centres"], doc["payload"]["sha256"] = None, sha  # centres only in the payload
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    m, arrays = load_manifest(str(tmp_path / "c.json"))
+    with pytest.raises(ValueError, match="does not verify"):
+        selection_from_manifest(m, arrays, X, y)
+
+
+def test_bool_labels_as_the_engine_takes_them(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
+    X, yb = digits[0][:200], digits[1][:200] % 2 == 0
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", yb)
+    m, arrays = load_manifest(str(_cover_file(tmp_path / "c.json", X, yb)))
+    d = load_data(str(tmp_path / "X.npy"), labels=tmp_path / "y.npy")
+    assert d.n_classes == 2 and d.y_train.dtype == np.int64
+    sel = selection_from_manifest(m, arrays, d.X_train, d.y_train, d.labels_fingerprint)
+    assert sel.size == 12
+
+
+@pytest.mark.parametrize("url", ["http://x:abc", "http://[::1", "ftp://host"])
+def test_bad_service_url_is_a_value_error(url: str) -> None:
+    with pytest.raises(ValueError, match="invalid service URL"):
+        load_manifest("abc", server=url)

@@ -151,11 +151,37 @@ class _Evil:
         return (open, (self.path, "w"))
 
 
-def test_divergence_is_a_clear_error() -> None:
+def test_divergence_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     X, y = _blobs()
-    cfg = TrainConfig(epochs=1, batch_size=16, steps_per_epoch=5, lr=1e30, eps=0.0, seed=1)
+    cfg = TrainConfig(epochs=1, batch_size=16, steps_per_epoch=3, eps=0.0, seed=1)
+    real = trainer.weighted_loss
+    monkeypatch.setattr(trainer, "weighted_loss", lambda *a: real(*a) * float("nan"))
     with pytest.raises(ValueError, match="training diverged"):
         train(build_model("cnn", (1, 8, 8), 2, 4), X, y, None, cfg)
+    monkeypatch.setattr(trainer, "weighted_loss", real)
+    model = build_model("cnn", (1, 8, 8), 2, 4)
+    model.register_parameter("unused", torch.nn.Parameter(torch.tensor([float("inf")])))
+    with pytest.raises(ValueError, match="non-finite model weights"):  # the last step's update
+        train(model, X, y, None, cfg)
+
+
+def test_checkpoint_with_this_runs_key_but_bad_state_is_refused(tmp_path: Path) -> None:
+    X, y = _blobs()
+    cfg = TrainConfig(epochs=2, batch_size=16, steps_per_epoch=2, eps=0.0, seed=1)
+    ck = tmp_path / "ck.pt"
+    train(build_model("cnn", (1, 8, 8), 2, 4), X, y, None, cfg, checkpoint=ck)
+    good = torch.load(ck, weights_only=True)
+    bad = {
+        "epoch": -5,
+        "history": 5,
+        "optimizer": {},
+        "model": {"features.0.weight": torch.zeros(1)},
+        "generator": torch.zeros(3, dtype=torch.uint8),
+    }
+    for field, value in bad.items():
+        torch.save({**good, field: value}, ck)
+        with pytest.raises(ValueError, match="does not load"):
+            train(build_model("cnn", (1, 8, 8), 2, 4), X, y, None, cfg, checkpoint=ck)
 
 
 def test_bad_config() -> None:
