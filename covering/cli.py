@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -72,7 +73,7 @@ def cover_cmd(
     """Compute a verified cover and write its manifest (and .npz arrays when large)."""
     import covering
 
-    _check_output(output)
+    _check_output(output, [*x, *(labels or [])])
     if labels and len(labels) != len(x):
         raise UsageError(f"{len(x)} embedding file(s) but {len(labels)} label file(s)")
     if ray:
@@ -113,16 +114,24 @@ def cover_cmd(
     typer.echo(cov.summary())
 
 
-def _check_output(output: Path) -> None:
-    """Refuse, before any work, an output the manifest cannot be written to."""
+def _check_output(output: Path, inputs: list[Path]) -> None:
+    """Refuse, before any work, an output the manifest (or its arrays) cannot be written to.
+
+    Neither the manifest nor ``<output>.npz`` (written beside it when the cover is large or
+    ``--arrays`` is given: which is not known before the work) may be one of ``inputs``.
+    """
     if output.suffix == ".npz":
         raise UsageError(
             f"--output {output}: the manifest is JSON and its arrays go to "
             "<output>.npz: name it e.g. cover.json"
         )
-    problem = output_problem(output)
+    problem = output_problem(output, inputs)
     if problem is not None:
         raise UsageError(f"--output {output}: {problem}")
+    npz = output.with_suffix(".npz")
+    problem = output_problem(npz, inputs)
+    if problem is not None:
+        raise UsageError(f"--output {output}: its arrays file {npz} {problem}")
 
 
 def write_manifest(output: Path, cov: Cover, *, force_arrays: bool = False) -> Manifest:
@@ -159,6 +168,8 @@ def verify_cmd(
         raise UsageError(f"{manifest}: not a valid cover manifest: {one_line(exc)}") from None
     if y is not None and m.dataset.labels_fingerprint is None:
         raise UsageError("the manifest's cover is unlabelled: --labels does not apply")
+    if y is None and m.dataset.labels_fingerprint is not None:
+        raise UsageError("the manifest's cover is labelled: pass --labels (its labels .npy)")
     try:
         _verify_manifest(X, y, m, Path(manifest).parent, covering)
     except CoverError as exc:
@@ -219,7 +230,36 @@ def bench_cmd(
     """Benchmark the engine against farthest-first and exact MILP baselines."""
     from covering.bench import run_cli
 
+    if json_out is not None:
+        _check_bench_output(json_out)
     run_cli(quick=quick, json_out=json_out, only=only, methods=methods)
+
+
+def _check_bench_output(json_out: Path) -> None:
+    """Refuse, before the (long) run, a ``--json`` path the records cannot be written to.
+
+    The table and the plot go beside it (same stem, ``.md`` and ``.png``); missing directories
+    are created, so the nearest existing one must be a writable directory.
+    """
+    if json_out.suffix in (".md", ".png"):
+        raise UsageError(
+            f"--json {json_out}: the table and plot go beside it as <stem>.md and <stem>.png:"
+            " name it e.g. bench.json"
+        )
+    for path in (json_out, json_out.with_suffix(".md"), json_out.with_suffix(".png")):
+        what = "" if path == json_out else f"its companion file {path} "
+        if path.parent.is_dir():
+            problem = output_problem(path)
+        else:  # the runner creates the missing directories below the nearest existing one
+            base = next(d for d in (path.parent, *path.parent.parents) if os.path.lexists(d))
+            if not base.is_dir():
+                problem = f"{base} is not a directory"
+            elif not os.access(base, os.W_OK | os.X_OK):
+                problem = f"directory {base} is not writable"
+            else:
+                problem = None
+        if problem is not None:
+            raise UsageError(f"--json {json_out}: {what}{problem}")
 
 
 def one_line(exc: Exception) -> str:

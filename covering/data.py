@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from covering.io import open_atomic
+
 __all__ = [
     "DATASETS",
     "default_mnist_dir",
@@ -191,11 +193,10 @@ def load_npy(path: str | Path, *, mmap: bool = True) -> np.ndarray:
 
 
 def save_npy_atomic(path: str | Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` via a temp file + fsync + rename (never a torn file)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
+    """Write ``array`` to ``path`` via a temp file + fsync + rename (never a torn file).
+
+    Streams through :func:`covering.io.open_atomic` (no in-memory copy of a large array);
+    a symbolic link ``path`` stays a link, and a failed write leaves no temporary file.
+    """
+    with open_atomic(path) as fh:
         np.save(fh, np.asarray(array), allow_pickle=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import faiss
 import numpy as np
 
-from covering.graph import Graph, ensure_self_loops, exact_edges, to_float32
+from covering.graph import Graph, ensure_self_loops, exact_edges, f32_above, to_float32
 from covering.metrics import FaissView, check_metric, unit_scale
 
 __all__ = ["IndexFactory", "cpu_factory", "eta_graph_gpu", "gpu_factory", "knn_eta_graph"]
@@ -132,7 +132,7 @@ def knn_eta_graph(
         stop = min(n, start + block)
         q32 = Z32[start:stop]
         tol = max(1.0, tol_factor) * max(tol_c, view.tolerance(q32, dim))
-        radius = np.float32(np.nextafter(np.float32(thr + tol), np.float32(np.inf)))
+        radius = f32_above(thr + tol)
         b = stop - start
         cand_rows: list[np.ndarray] = []
         cand_d: list[np.ndarray] = []

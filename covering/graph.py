@@ -31,6 +31,8 @@ __all__ = [
     "ensure_self_loops",
     "eta_graph",
     "exact_edges",
+    "f32_above",
+    "f32_below",
     "gpu_available",
     "make_index",
     "neighbours",
@@ -275,6 +277,37 @@ def _probe_keys(
     return keys
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def f32_above(x: float) -> np.float32:
+    """The float32 just above ``float32(x)``; ``inf`` when that is past float32's range.
+
+    Same as ``np.nextafter(np.float32(x), inf)`` but without numpy's overflow warnings when ``x``
+    (e.g. a threshold for a huge eta) does not fit a float32: every float32 value is below it.
+    """
+    if x < -_F32_MAX:
+        return np.float32(-_F32_MAX)
+    f = np.float32(x) if x < _F32_MAX else np.float32(np.inf)
+    if f >= np.float32(_F32_MAX):
+        return np.float32(np.inf)
+    return np.nextafter(f, np.float32(np.inf))
+
+
+def f32_below(x: float) -> np.float32:
+    """The float32 just below ``float32(x)``, clamped to float32's range (see :func:`f32_above`).
+
+    For ``x`` past the largest float32 this is that largest float32, which every finite float32
+    value is at most, so ``f32_below(x) >= D`` still means ``D < x`` without an overflow.
+    """
+    if x > _F32_MAX:
+        return np.float32(_F32_MAX)
+    f = np.float32(x) if x > -_F32_MAX else np.float32(-np.inf)
+    if f <= np.float32(-_F32_MAX):
+        return np.float32(-np.inf)
+    return np.nextafter(f, np.float32(-np.inf))
+
+
 def to_float32(Z: np.ndarray, shift: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """``(Z - shift) / scale`` in float32 (``scale`` a power of two: the division is exact)."""
     D = Z - shift
@@ -329,7 +362,7 @@ def exact_edges(
     """
     Ind = np.asarray(Ind, dtype=np.int64)
     D = np.asarray(D, dtype=np.float32)
-    keep = np.float32(np.nextafter(np.float32(thr - tol), np.float32(-np.inf))) >= D
+    keep = f32_below(thr - tol) >= D
     band = np.flatnonzero(~keep)
     dist = view.from_faiss(D) * scale
     if band.size:
@@ -517,7 +550,7 @@ class RangeIndex:
             stop = min(nq, start + block)
             q32 = to_float32(Q[start:stop], self.shift, self.scale)
             tol = max(self.tol, view.tolerance(q32, self.dim))
-            radius = float(np.nextafter(np.float32(thr + tol), np.float32(np.inf)))
+            radius = float(f32_above(thr + tol))
             if self.size == 0:
                 lims, D, Ind = np.zeros(stop - start + 1, np.int64), np.zeros(0), np.zeros(0)
             else:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -13,6 +17,7 @@ from covering.result import Cover
 
 __all__ = [
     "cover_arrays",
+    "open_atomic",
     "output_problem",
     "read_npz",
     "write_bytes_atomic",
@@ -20,6 +25,8 @@ __all__ = [
 ]
 
 _NPZ_KEYS = ("indices", "weights", "assignment", "labels")
+#: longest file name (bytes) on common file systems
+_NAME_MAX = 255
 
 
 def cover_arrays(cover: Cover) -> dict[str, np.ndarray]:
@@ -34,26 +41,75 @@ def cover_arrays(cover: Cover) -> dict[str, np.ndarray]:
     }
 
 
-def output_problem(path: str | Path) -> str | None:
-    """Why a file cannot be written at ``path`` (a directory, or no parent directory), or None.
+def output_problem(path: str | Path, inputs: Iterable[str | Path | None] = ()) -> str | None:
+    """Why a file cannot be written at ``path``, or None.
 
-    Entry points call it before any work, so a long job never ends on an unwritable output.
+    Problems: ``path`` is a directory, is one of ``inputs`` (files the same command reads: it
+    would destroy them; also through a symbolic link, a ``..`` path or a hard link), its name is
+    too long for the file system, or its directory is missing or not writable. A symbolic link
+    ``path`` is judged by its target, which is what :func:`write_bytes_atomic` writes. Entry
+    points call it before any work, so a long job never ends on an unwritable output.
     """
     p = Path(path)
-    if p.is_dir():
-        return "is a directory: give a file name"
-    if not p.parent.is_dir():
-        return f"directory {p.parent} does not exist"
+    if _name_too_long(p):  # before any stat: it would fail with ENAMETOOLONG
+        return f"the file name is longer than {_NAME_MAX} bytes"
+    try:
+        if p.is_dir():
+            return "is a directory: give a file name"
+        try:
+            target = _target(p)
+        except RuntimeError:  # a symbolic link loop (Python < 3.13)
+            return "is a symbolic link that leads nowhere (a loop)"
+        for other in inputs:
+            if other is not None and _same_file(target, Path(other)):
+                return f"is also an input ({other}): writing it would destroy that input"
+        if _name_too_long(target):
+            return f"the file name is longer than {_NAME_MAX} bytes"
+        if not target.parent.is_dir():
+            return f"directory {target.parent} does not exist"
+        if not os.access(target.parent, os.W_OK | os.X_OK):
+            return f"directory {target.parent} is not writable"
+    except OSError as exc:  # e.g. a symbolic link loop (3.13), a path too long
+        return f"cannot be written ({exc.strerror or exc})"
     return None
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+def _name_too_long(p: Path) -> bool:
+    return len(p.name.encode(errors="surrogateescape")) > _NAME_MAX
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` (both may be missing) name one existing file."""
+    try:
+        return b.exists() and (a.resolve() == b.resolve() or (a.exists() and a.samefile(b)))
+    except (OSError, RuntimeError):
+        return False
+
+
+def _target(p: Path) -> Path:
+    """``p``, or the file a symbolic link ``p`` points to (writes go to the target)."""
+    return p.resolve(strict=False) if p.is_symlink() else p
+
+
+def _tmp_name(p: Path) -> Path:
+    """A temporary file beside ``p`` whose name fits any file system (<= 255 bytes)."""
+    return p.with_name(f".{p.name[:64]}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+@contextmanager
+def open_atomic(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file whose contents replace ``path`` atomically when the block ends.
+
+    Written to a temporary file beside ``path`` (beside the target when ``path`` is a symbolic
+    link, which stays a link), fsynced, then renamed over it; readers see the old file or the
+    new one, never half. When the block raises, ``path`` is untouched and no temporary file
+    is left behind.
+    """
+    p = _target(Path(path))
+    tmp = _tmp_name(p)
     try:
         with tmp.open("wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
@@ -68,6 +124,12 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    with open_atomic(path) as fh:
+        fh.write(data)
 
 
 def write_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> str:

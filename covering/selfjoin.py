@@ -21,7 +21,7 @@ import faiss
 import numpy as np
 import scipy.sparse as sp
 
-from covering.graph import Graph
+from covering.graph import Graph, f32_above, f32_below
 from covering.metrics import FaissView, exact_distances, span_scale
 
 __all__ = ["self_graph"]
@@ -108,8 +108,8 @@ def self_graph(
     top = np.array(sq.max())
     tol = float(view.pair_tolerance(top, top, dim))  # = view.tolerance(Z32, dim)
     thr = view.to_faiss(eta / scale)
-    radius = float(np.nextafter(np.float32(thr + tol), np.float32(np.inf)))
-    sure = np.float32(np.nextafter(np.float32(thr - tol), np.float32(-np.inf)))
+    radius = float(f32_above(thr + tol))
+    sure = f32_below(thr - tol)
     rows_u: list[np.ndarray] = []
     cols_u: list[np.ndarray] = []
     dist_u: list[np.ndarray] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -149,3 +150,90 @@ def test_eof_and_interrupt_are_not_silent(files, monkeypatch, capsys, exc, code,
     rc = main(["cover", str(files / "X.npy"), "--eta", "1", "-o", str(files / "c.json")])
     err = capsys.readouterr().err
     assert rc == code and needle in err and "Traceback" not in err
+
+
+def _outputs_over_inputs(d):
+    (d / "sub").mkdir()
+    (d / "link.json").symlink_to(d / "X.npy")
+    with (d / "y2.npz").open("wb") as fh:  # a labels .npy named like the arrays file
+        np.save(fh, np.load(d / "y.npy"))
+    return [
+        ["-o", "{d}/X.npy"],
+        ["-o", "{d}/y.npy"],
+        ["-o", "{d}/sub/../X.npy"],
+        ["-o", "{d}/link.json"],
+        ["--labels", "{d}/y2.npz", "-o", "{d}/y2.json", "--arrays"],  # <output>.npz = labels
+        ["--labels", "{d}/y2.npz", "-o", "{d}/y2"],  # the arrays file, even if not needed
+    ]
+
+
+def test_cover_never_overwrites_an_input(files, capsys):
+    cases = _outputs_over_inputs(files)
+    before = {p.name: p.read_bytes() for p in files.iterdir() if p.is_file()}
+    for extra in cases:
+        argv = ["cover", "{d}/X.npy", "--labels", "{d}/y.npy", "--k", "8", *extra]
+        argv = [a.format(d=files) for a in argv]
+        if "--labels" in extra:  # give the labels once
+            argv = argv[:2] + argv[4:]
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: --output") and "is also an input" in err, err
+        assert len(err.strip().splitlines()) == 1
+    for name, data in before.items():
+        assert (files / name).read_bytes() == data, name
+    assert (files / "link.json").is_symlink()
+    assert not [p for p in files.iterdir() if p.name.endswith(".tmp") or p.name == "y2.json"]
+    # an output beside the inputs, named apart from them, is fine
+    assert main(["cover", str(files / "X.npy"), "--k", "8", "-o", str(files / "c.json")]) == 0
+
+
+def test_verify_a_labelled_cover_needs_labels(files, capsys):
+    out = files / "c.json"
+    X, y = str(files / "X.npy"), str(files / "y.npy")
+    assert main(["cover", X, "--labels", y, "--k", "8", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["verify", X, str(out)]) == 2  # a usage problem, not an invalid cover
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "pass --labels" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["verify", X, str(out), "--labels", y]) == 0
+
+
+@pytest.mark.parametrize(
+    ("json_out", "needle"),
+    [
+        ("{d}/bench.md", "name it e.g. bench.json"),
+        ("{d}/bench.png", "name it e.g. bench.json"),
+        ("{d}", "is a directory"),
+        ("{d}/q.json", "q.png is a directory"),
+        ("{d}/X.npy/r/b.json", "is not a directory"),
+        ("{d}/" + "b" * 252 + ".json", "longer than 255 bytes"),
+    ],
+)
+def test_bench_json_is_checked_before_the_run(files, json_out, needle, capsys, monkeypatch):
+    def never(**_k: object) -> None:
+        raise AssertionError("the bench ran")
+
+    monkeypatch.setattr("covering.bench.run_cli", never)
+    (files / "q.png").mkdir()
+    assert main(["bench", "--quick", "--json", json_out.format(d=files)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --json") and needle in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("metric", ["linf", "l2", "cosine"])
+@pytest.mark.parametrize("labelled", [False, True])
+def test_huge_eta_gives_no_overflow_warning(tmp_path, capsys, metric, labelled):
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "X.npy", rng.random((200, 8)))
+    np.save(tmp_path / "y.npy", rng.integers(0, 4, 200))
+    lab = ["--labels", str(tmp_path / "y.npy")] if labelled else []
+    X, out = str(tmp_path / "X.npy"), str(tmp_path / "c.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would become an error (exit 2)
+        assert main(["cover", X, *lab, "--eta", "1e300", "--metric", metric, "-o", out]) == 0
+        assert main(["verify", X, out, *lab]) == 0
+    captured = capsys.readouterr()
+    assert "Warning" not in captured.err and "valid:" in captured.out
+    assert json.loads((tmp_path / "c.json").read_text())["stats"]["size"] == (4 if labelled else 1)
