@@ -97,8 +97,16 @@ def train_cmd(
         raise ValueError(f"--radius must be eps or bound, got {radius!r}")
     if eval_n < 1 or pgd_steps < 0 or restarts < 1:
         raise ValueError("need --eval-n >= 1, --pgd-steps >= 0 and --restarts >= 1")
-    if json_out is not None and (problem := output_problem(json_out)) is not None:
+    inputs = [Path(dataset), manifest and Path(manifest), labels, test_x, test_y]
+    if json_out and checkpoint and json_out.resolve() == checkpoint.resolve():
+        raise ValueError(
+            f"--json {json_out} is also an input (the --checkpoint): give two different files"
+        )
+    if json_out is not None and (problem := output_problem(json_out, [*inputs, checkpoint])):
         raise ValueError(f"--json {json_out}: {problem}")
+    # (a missing checkpoint folder is made by the trainer, which checks the rest)
+    if checkpoint and checkpoint.parent.is_dir() and (p := output_problem(checkpoint, inputs)):
+        raise ValueError(f"--checkpoint {checkpoint}: {p}")
     req = TrainRequest(
         dataset=dataset,
         manifest=manifest,
@@ -137,7 +145,7 @@ def train_cmd(
     if json_out is not None:
         from covering.io import write_bytes_atomic
 
-        write_bytes_atomic(json_out, json.dumps(result, indent=1).encode())
+        write_bytes_atomic(json_out, json.dumps(result, indent=1, allow_nan=False).encode())
 
 
 def experiment_cmd(
@@ -199,7 +207,10 @@ def experiment_cmd(
 
 
 def demo_cmd(
-    dataset: Annotated[str, typer.Option(help="auto (MNIST if bundled, else digits)")] = "auto",
+    dataset: Annotated[
+        str,
+        typer.Option(help="auto (bundled MNIST, else digits), mnist, digits or an MNIST IDX dir"),
+    ] = "auto",
     budget: Annotated[int | None, typer.Option(help="cover centres per class")] = None,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
     progress: Annotated[bool, typer.Option(help="progress bars")] = True,

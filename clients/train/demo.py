@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 __all__ = ["run_demo"]
 
@@ -25,14 +26,16 @@ def run_demo(
     Parameters
     ----------
     dataset : str
-        ``auto`` (MNIST when bundled, else digits), ``mnist`` or ``digits``.
+        ``auto`` (MNIST when bundled, else digits), ``mnist``, ``digits`` or a directory of
+        MNIST IDX files.
     budget : int, optional
         Cover centres per class (default 20).
 
     Raises
     ------
     ValueError
-        ``budget`` is below 1 or above the smallest class, or ``dataset`` is unknown.
+        ``budget`` is below 1 or above the smallest class, ``seed`` outside [0, 2**31), or
+        ``dataset`` is unknown.
     """
     from dataclasses import replace
 
@@ -40,6 +43,13 @@ def run_demo(
     from clients.train.data import load_data
     from clients.train.experiment import grid_config, run_one
 
+    if dataset not in ("auto", "mnist", "digits") and not Path(dataset).is_dir():
+        raise ValueError(
+            f"--dataset {dataset!r}: the demo takes auto, mnist, digits or a directory of MNIST "
+            "IDX files (to train on X.npy with labels, use covering train X.npy --labels y.npy)"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise ValueError(f"--seed must be an integer in [0, 2**31), got {seed}")
     b = 20 if budget is None else budget
     if b < 1:
         raise ValueError(f"--budget must be >= 1 cover centre per class, got {b}")

@@ -3,6 +3,7 @@ one recipe; the records, table and plots are written by :mod:`clients.train.resu
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -20,7 +21,9 @@ from clients.train.results import (
     load_records,
     output_paths,
     output_stem,
+    recipe,
     record_key,
+    record_problem,
     write_outputs,
 )
 
@@ -29,6 +32,7 @@ __all__ = [
     "GridConfig",
     "grid_config",
     "output_stem",
+    "record_config",
     "run_experiment",
     "run_one",
     "select",
@@ -100,6 +104,12 @@ def grid_config(quick: bool) -> GridConfig:
         dm_width=32,
         bound_n=200,
     )
+
+
+def record_config(cfg: GridConfig) -> dict[str, Any]:
+    """The ``config`` of a record: the settings of ``cfg`` that determine one run (its recipe
+    and seed; not the lists of methods and budgets of the grid)."""
+    return {k: v for k, v in asdict(cfg).items() if k not in ("budgets", "methods")}
 
 
 def select(
@@ -253,7 +263,7 @@ def run_one(
         "bound": bound,
         "train_final_loss": hist[-1]["loss"],
         **facts,
-        "config": {k: v for k, v in asdict(cfg).items() if k not in ("budgets", "methods")},
+        "config": record_config(cfg),
     }
 
 
@@ -261,6 +271,10 @@ def _check_options(cfg: GridConfig, time_limit: float | None) -> None:
     """Refuse methods and time limits that make no sense."""
     if not cfg.methods:
         raise ValueError(f"no method given: choose from {', '.join(METHODS)}")
+    if not (_is_int(cfg.seed) and 0 <= cfg.seed < 2**31):
+        raise ValueError(f"--seed must be an integer in [0, 2**31), got {cfg.seed}")
+    if not cfg.attacks:
+        raise ValueError("no PGD attack in the grid: robust accuracy needs at least one")
     bad = [m for m in cfg.methods if m not in METHODS]
     if bad:
         raise ValueError(f"unknown method(s) {', '.join(bad)}: expected {', '.join(METHODS)}")
@@ -269,6 +283,45 @@ def _check_options(cfg: GridConfig, time_limit: float | None) -> None:
             f"--time-limit must be a finite number of seconds >= 0, got {time_limit} "
             "(leave it out for no limit)"
         )
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _check_recipe(records: list[dict[str, Any]], cfg: GridConfig, path: Path) -> None:
+    """Refuse a results file holding records of another recipe: resuming would skip runs of
+    this one, and the table and plots would mix the two."""
+    want = record_config(cfg)
+    mine = recipe(want)
+    for i, r in enumerate(records):
+        conf = r.get("config")
+        if recipe(conf) == mine:
+            continue
+        if not isinstance(conf, dict):
+            what = "has no config, so its recipe is unknown"
+        else:
+            keys = [*want, *(k for k in conf if k not in want)]  # in GridConfig's order
+            diff = [k for k in keys if k != "seed" and _json(conf.get(k)) != _json(want.get(k))]
+            shown = [_differs(k, conf.get(k), want.get(k)) for k in diff[:4]]
+            more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
+            what = (
+                "was made with another recipe than this grid "
+                f"(file vs grid: {', '.join(shown) or 'the same values written differently'}{more})"
+            )
+        raise ValueError(
+            f"{path}: record {i} {what}; give this grid another --out, or move the file away"
+        )
+
+
+def _json(v: Any) -> str:
+    return json.dumps(v, sort_keys=True)
+
+
+def _differs(key: str, there: Any, here: Any) -> str:
+    """``key 60 vs 150`` (the file's value, then the grid's), or ``key`` when that is long."""
+    a, b = _json(there), _json(here)
+    return f"{key} {a} vs {b}" if len(a) + len(b) <= 24 else key
 
 
 def _plan(cfg: GridConfig) -> list[tuple[str, int | None]]:
@@ -289,6 +342,16 @@ def _summary(method: str, b: int | None, rec: dict[str, Any]) -> str:
         + "".join(f"{k}={v:.3f} " for k, v in accs.items())
         + f"({rec['seconds']:.0f} s)"
     )
+
+
+def pending(
+    records: list[dict[str, Any]], cfg: GridConfig, dataset: str
+) -> list[tuple[str, int | None]]:
+    """The (method, budget) runs of ``cfg`` on ``dataset`` (a loaded name: mnist or digits)
+    that ``records`` do not hold yet, in run order."""
+    done = {record_key(r) for r in records}
+    rec = recipe(record_config(cfg))
+    return [(m, b) for m, b in _plan(cfg) if (dataset, m, b, cfg.seed, rec) not in done]
 
 
 def run_experiment(
@@ -316,24 +379,27 @@ def run_experiment(
     _check_options(cfg, time_limit)
     stem = output_stem(out)
     check_outputs(stem)
-    records = load_records(output_paths(stem)[0])
+    json_path = output_paths(stem)[0]
+    records = load_records(json_path)
+    _check_recipe(records, cfg, json_path)
     data = load_data(dataset)
     for per_class in cfg.budgets:
         check_budget(data.y_train, per_class)
-    done = {record_key(r) for r in records}
-    plan = _plan(cfg)
     t0 = time.perf_counter()
-    for method, b in plan:
-        key = (data.name, method, b, cfg.seed)
-        if key in done:
-            continue
+    for method, b in pending(records, cfg, data.name):
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
-            left = sum((data.name, m, c, cfg.seed) not in done for m, c in plan)
+            left = len(pending(records, cfg, data.name))
             echo(f"time limit reached: {left} run(s) left (rerun to resume)")
             break
         rec = run_one(data, method, b, cfg, progress)
+        problem = record_problem(rec)
+        if problem:
+            budget = "all data" if b is None else f"budget {b}"
+            raise ValueError(
+                f"{method} at {budget}: the run's record {problem}; it is not written "
+                f"({json_path} keeps the {len(records)} records before it)"
+            )
         records.append(rec)
-        done.add(key)
         write_outputs(records, stem)
         echo(_summary(method, b, rec))
     write_outputs(records, stem)

@@ -4,6 +4,7 @@ resumes), the Markdown table and the PNG plots, written next to each other."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,9 @@ __all__ = [
     "load_records",
     "output_paths",
     "output_stem",
+    "recipe",
     "record_key",
+    "record_problem",
     "table",
     "write_outputs",
 ]
@@ -26,21 +29,52 @@ __all__ = [
 METHODS = ("mfc", "dm", "kcenter", "random", "full")
 
 
+def recipe(config: Any) -> str | None:
+    """The recipe of a record's ``config`` as a canonical string (None without one): every
+    training and evaluation setting except the seed, which the key holds on its own."""
+    if not isinstance(config, dict):
+        return None
+    return json.dumps({k: v for k, v in config.items() if k != "seed"}, sort_keys=True)
+
+
 def record_key(r: dict[str, Any]) -> tuple[Any, ...]:
-    return (r["dataset"], r["method"], r["budget_per_class"], r["seed"])
+    """What makes two records the same run: dataset, method, budget, seed and recipe."""
+    return (
+        r["dataset"],
+        r["method"],
+        r["budget_per_class"],
+        r["seed"],
+        recipe(r.get("config")),
+    )
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """A finite JSON number that a float can hold (the table formats it as one)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_accs(v: Any) -> bool:
-    return isinstance(v, dict) and all(_is_num(a) for a in v.values())
+def _is_acc(v: Any) -> bool:
+    return _is_num(v) and 0 <= v <= 1
 
+
+def _is_accs(v: Any, empty: bool = False) -> bool:
+    return (
+        isinstance(v, dict)
+        and (empty or bool(v))
+        and all(isinstance(k, str) and _is_acc(a) for k, a in v.items())
+    )
+
+
+ACCS = "a non-empty object of accuracies in [0, 1]"
 
 #: what a stored record needs to be resumed (its key) and tabulated, and how to say it
 _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -49,11 +83,15 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "budget_per_class": (lambda v: v is None or _is_int(v), "an integer or null"),
     "seed": (_is_int, "an integer"),
     "n_train": (_is_int, "an integer"),
-    "clean_acc": (_is_num, "a number"),
-    "robust_acc": (_is_accs, "an object of numbers"),
-    "robust_acc_all": (_is_accs, "an object of numbers"),
-    "train_seconds": (_is_num, "a number"),
+    "clean_acc": (_is_acc, "an accuracy in [0, 1]"),
+    "robust_acc": (_is_accs, ACCS),
+    "robust_acc_all": (_is_accs, ACCS),
+    "autoattack_acc": (lambda v: _is_accs(v, empty=True), "an object of accuracies in [0, 1]"),
+    "train_seconds": (_is_num, "a finite number"),
+    "config": (lambda v: isinstance(v, dict), "an object"),
 }
+#: fields a record may lack
+_OPTIONAL = ("robust_acc_all", "autoattack_acc", "config")
 
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
 
@@ -64,17 +102,44 @@ def _json_type(v: Any) -> str:
     return _JSON_TYPES.get(type(v), "a number")
 
 
-def _record_problem(r: Any) -> str | None:
+def non_finite(v: Any, where: str = "") -> tuple[str, float] | None:
+    """The path (``a.b.0``) and value of the first NaN or infinity in ``v``, or None."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return where or "the value", v
+    items: Any = ()
+    if isinstance(v, dict):
+        items = v.items()
+    elif isinstance(v, list | tuple):
+        items = enumerate(v)
+    for k, x in items:
+        found = non_finite(x, f"{where}.{k}" if where else str(k))
+        if found:
+            return found
+    return None
+
+
+def record_problem(r: Any) -> str | None:
     """What keeps ``r`` from being a record of :func:`run_one`, or None."""
     if not isinstance(r, dict):
         return f"is {_json_type(r)}, not an object"
-    missing = [k for k in _FIELDS if k not in r and k != "robust_acc_all"]
+    missing = [k for k in _FIELDS if k not in r and k not in _OPTIONAL]
     if missing:
         return "has no " + ", ".join(missing)
     for k, (ok, want) in _FIELDS.items():
         if k in r and not ok(r[k]):
             return f"has {k} = {json.dumps(r[k])[:40]}, expected {want}"
+    bad = non_finite(r)
+    if bad:
+        return f"has {bad[0]} = {bad[1]}, expected a finite number"
     return None
+
+
+def _strict_number(s: str) -> float:
+    """``parse_float``/``parse_constant`` of :func:`json.loads`: finite numbers only."""
+    v = float(s)
+    if not math.isfinite(v):
+        raise ValueError(f"{s} is not a finite number; JSON has no NaN or infinity")
+    return v
 
 
 def load_records(path: Path) -> list[dict[str, Any]]:
@@ -89,14 +154,16 @@ def load_records(path: Path) -> list[dict[str, Any]]:
         return []
     fix = "move it away or choose another --out"
     try:
-        records = json.loads(path.read_text())
+        records = json.loads(
+            path.read_text(), parse_float=_strict_number, parse_constant=_strict_number
+        )
     except ValueError as exc:  # also UnicodeDecodeError
         raise ValueError(f"{path} is not valid JSON ({exc}); {fix}") from None
     what = f"{path} is not a results file of covering experiment"
     if not isinstance(records, list):
         raise ValueError(f"{what}: it holds {_json_type(records)}, not a list of records; {fix}")
     for i, r in enumerate(records):
-        problem = _record_problem(r)
+        problem = record_problem(r)
         if problem:
             raise ValueError(f"{what}: record {i} {problem}; {fix}")
     return records
@@ -141,7 +208,14 @@ def write_outputs(records: list[dict[str, Any]], stem: str | Path) -> None:
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     json_path, md_path = output_paths(stem)[:2]
-    write_bytes_atomic(json_path, json.dumps(records, indent=1).encode())
+    for i, r in enumerate(records):
+        bad = non_finite(r)
+        if bad:
+            raise ValueError(
+                f"cannot write {json_path}: record {i} has {bad[0]} = {bad[1]}, and JSON has no "
+                "NaN or infinity"
+            )
+    write_bytes_atomic(json_path, json.dumps(records, indent=1, allow_nan=False).encode())
     write_bytes_atomic(md_path, table(records).encode())
     if records:
         _plots(records, stem)
@@ -152,19 +226,33 @@ def _order(r: dict[str, Any]) -> tuple[int, int]:
 
 
 def table(records: list[dict[str, Any]]) -> str:
-    """A Markdown table: one row per record, clean and robust accuracies in %."""
+    """A Markdown table: one row per record, clean and robust accuracies in %. A ``dataset``
+    and a ``seed`` column appear when the records hold more than one of them."""
     names: list[str] = []
     for r in records:
         for k in r.get("robust_acc_all", r["robust_acc"]):
             if k not in names:
                 names.append(k)
-    head = ["method", "budget/class", "n train", "clean", *names, "train s"]
+    by_dataset = len({r["dataset"] for r in records}) > 1
+    by_seed = len({r["seed"] for r in records}) > 1
+    head = [
+        *(["dataset"] if by_dataset else []),
+        "method",
+        "budget/class",
+        *(["seed"] if by_seed else []),
+        "n train",
+        "clean",
+        *names,
+        "train s",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in sorted(records, key=_order):
+    for r in sorted(records, key=lambda r: (r["dataset"], *_order(r), r["seed"])):
         acc = r.get("robust_acc_all", r["robust_acc"])
         cells = [
+            *([r["dataset"]] if by_dataset else []),
             r["method"],
             "all" if r["budget_per_class"] is None else str(r["budget_per_class"]),
+            *([str(r["seed"])] if by_seed else []),
             str(r["n_train"]),
             f"{100 * r['clean_acc']:.1f}",
         ]
@@ -181,6 +269,14 @@ def _plots(records: list[dict[str, Any]], stem: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = sorted({k for r in records for k in r.get("robust_acc_all", r["robust_acc"])})
+    if not names:  # nothing to plot: say so rather than leave stale plots
+        for suffix in ("-robust.png", "-tradeoff.png"):
+            fig, ax = plt.subplots(figsize=(4.5, 2))
+            ax.axis("off")
+            ax.text(0.5, 0.5, "no robust accuracy in the records", ha="center", va="center")
+            fig.savefig(stem.with_name(stem.name + suffix), dpi=110)
+            plt.close(fig)
+        return
     cols = min(4, len(names))
     rows = -(-len(names) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)

@@ -9,6 +9,7 @@ import pytest
 
 from clients.train import experiment
 from clients.train.experiment import grid_config, run_experiment
+from clients.train.results import load_records, write_outputs
 from covering.cli import main
 
 TINY = replace(
@@ -190,6 +191,7 @@ def _fake_run(data: Any, method: str, b: int | None, cfg: Any, progress: bool) -
         "seed": cfg.seed,
         "seconds": 0.0,
         "train_seconds": 0.0,
+        "config": experiment.record_config(cfg),
     }
 
 
@@ -203,3 +205,144 @@ def test_log_names_the_full_data_run(
     assert "b=None" not in text
     assert any(line.startswith("full") and "b=all" in line for line in text.splitlines())
     assert f"wrote {out}.json" in text and (tmp_path / "run.v2.md").is_file()
+
+
+def _record(**changes: Any) -> dict[str, Any]:
+    """A stored record of the CLI grid (``CLI``), with ``changes``."""
+    cfg = replace(grid_config(quick=True), budgets=(2,), methods=("random",))
+    data = type("D", (), {"name": "digits"})
+    return {**_fake_run(data, "random", 2, cfg, False), **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"robust_acc": {}}, "robust_acc = {}, expected a non-empty object"),
+        ({"robust_acc_all": {}}, "robust_acc_all = {}, expected a non-empty object"),
+        ({"clean_acc": 1.5}, "clean_acc = 1.5, expected an accuracy in [0, 1]"),
+        ({"robust_acc": {"pgd-linf-0.1": -0.1}}, "robust_acc = "),
+        ({"autoattack_acc": {"aa": 2}}, "autoattack_acc = "),
+        ({"config": []}, "config = [], expected an object"),
+    ],
+)
+def test_records_need_accuracies_in_0_1(
+    changes: dict[str, Any],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _no_runs(monkeypatch)
+    (tmp_path / "res.json").write_text(json.dumps([_record(**changes)]))
+    assert message in _refused([*CLI, "--out", str(tmp_path / "res")], capsys)
+
+
+def test_plots_without_any_accuracy_name(tmp_path: Path) -> None:
+    write_outputs([_record(robust_acc={})], tmp_path / "x")  # was ZeroDivisionError
+    assert (tmp_path / "x-robust.png").stat().st_size > 0
+    assert (tmp_path / "x-tradeoff.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"), [("NaN", "NaN"), ("Infinity", "Infinity"), ("-1e999", "-1e999")]
+)
+def test_non_finite_numbers_refused(
+    value: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _no_runs(monkeypatch)
+    text = json.dumps([_record(seconds=123.0)]).replace("123.0", value)
+    (tmp_path / "res.json").write_text(text)
+    err = _refused([*CLI, "--out", str(tmp_path / "res")], capsys)
+    assert "not valid JSON" in err and message in err
+
+
+def test_run_giving_nan_is_an_error_and_the_json_stays_strict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def nan_full(data: Any, method: str, b: int | None, cfg: Any, progress: bool) -> Any:
+        rec = _fake_run(data, method, b, cfg, progress)
+        return {**rec, "bound": {"cover_loss": float("nan")}} if method == "full" else rec
+
+    monkeypatch.setattr(experiment, "run_one", nan_full)
+    out = tmp_path / "res"
+    err = _refused([*CLI[:-1], "random,full", "--out", str(out)], capsys)
+    assert "full at all data" in err and "bound.cover_loss = nan" in err
+    kept = json.loads((tmp_path / "res.json").read_text(), parse_constant=float.fromhex)
+    assert [r["method"] for r in kept] == ["random"]
+    with pytest.raises(ValueError, match="record 0 has clean_acc = nan"):
+        write_outputs([_record(clean_acc=float("nan"))], tmp_path / "w")
+
+
+def test_resume_is_keyed_by_the_recipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(experiment, "run_one", _fake_run)
+    out = str(tmp_path / "res")
+    assert main([*CLI, "--out", out]) == 0
+    _no_runs(monkeypatch)
+    assert main([*CLI, "--out", out]) == 0  # the same grid resumes: nothing to run
+    full = [a for a in CLI if a != "--quick"]  # the full recipe, same methods and budgets
+    err = _refused([*full, "--out", out], capsys)
+    assert "another recipe" in err and "subset_steps 60 vs 150" in err
+    assert "another recipe" in _refused([*CLI, "--no-autoattack", "--out", out], capsys)
+
+
+def test_repo_mnist_results_are_done_for_the_default_grid() -> None:
+    path = Path(__file__).parents[3] / "results" / "mnist.json"
+    if not path.is_file():
+        pytest.skip("results/mnist.json not in this checkout")
+    records = load_records(path)
+    experiment._check_recipe(records, grid_config(False), path)
+    assert experiment.pending(records, grid_config(False), "mnist") == []
+    assert len(experiment.pending(records, grid_config(True), "mnist")) == 5
+
+
+def test_table_tells_seeds_and_datasets_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(experiment, "run_one", _fake_run)
+    out = tmp_path / "res"
+    assert main([*CLI, "--out", str(out)]) == 0
+    md = (tmp_path / "res.md").read_text().splitlines()
+    assert md[0] == (
+        "| method | budget/class | n train | clean | pgd-linf-0.1 | train s |"
+    )  # one seed, one dataset: as before
+    assert md[2] == "| random | 2 | 20 | 50.0 | 25.0 | 0 |"
+    assert main([*CLI, "--seed", "1", "--out", str(out)]) == 0
+    md = (tmp_path / "res.md").read_text().splitlines()
+    assert md[0].startswith("| method | budget/class | seed | n train |")
+    assert md[2:] == [
+        "| random | 2 | 0 | 20 | 50.0 | 25.0 | 0 |",
+        "| random | 2 | 1 | 20 | 50.0 | 25.0 | 0 |",
+    ]
+    records = [_record(), _record(dataset="mnist")]
+    write_outputs(records, tmp_path / "two")
+    md = (tmp_path / "two.md").read_text().splitlines()
+    assert md[0].startswith("| dataset | method | budget/class | n train |")
+    assert [line.split(" | ")[0] for line in md[2:]] == ["| digits", "| mnist"]
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**31)])
+def test_seed_out_of_range_names_the_option(
+    seed: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _no_runs(monkeypatch)
+    assert "--seed must be" in _refused(
+        [*CLI, "--seed", seed, "--out", str(tmp_path / "x")], capsys
+    )
+    assert "--seed must be" in _refused(["demo", "--seed", seed, "--no-progress"], capsys)
+
+
+def test_demo_names_the_datasets_it_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _no_runs(monkeypatch)
+    (tmp_path / "X.npy").write_bytes(b"")
+    for dataset in (str(tmp_path / "X.npy"), "nope"):
+        err = _refused(["demo", "--dataset", dataset, "--no-progress"], capsys)
+        assert "the demo takes auto, mnist, digits or a directory of MNIST IDX files" in err
+        assert "use covering train X.npy --labels y.npy" in err
