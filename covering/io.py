@@ -93,7 +93,8 @@ def _target(p: Path) -> Path:
 
 def _tmp_name(p: Path) -> Path:
     """A temporary file beside ``p`` whose name fits any file system (<= 255 bytes)."""
-    return p.with_name(f".{p.name[:64]}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    head = p.name.encode()[:64].decode(errors="ignore")  # 64 bytes, whole characters
+    return p.with_name(f".{head}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
 @contextmanager

@@ -17,6 +17,7 @@ import numpy as np
 
 from covering import fingerprint, verify
 from covering.manifest import Manifest
+from covering.verify import verify_centres
 
 __all__ = [
     "Dataset",
@@ -313,7 +314,10 @@ def load_manifest(
         from covering.io import read_npz
 
         return m, read_npz(npz)
-    parsed = urlparse(ref)
+    try:
+        parsed = urlparse(ref)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
+        raise ValueError(f"--manifest {ref!r}: {exc}") from None
     if parsed.scheme in ("http", "https"):
         parts = parsed.path.rstrip("/").split("/")
         if len(parts) < 2 or parts[-2] != "covers":
@@ -376,13 +380,16 @@ def selection_from_manifest(
         )
     if lfp not in (labels_fingerprint, fingerprint(np.asarray(y))):
         raise ValueError("the manifest was computed with other labels (labels fingerprint differs)")
-    if "assignment" in arrays:  # a payload: check it exactly (inline centres were validated)
-        try:
-            verify(X, manifest.to_cover(arrays), labels=np.asarray(y))
-        except ValueError as exc:
-            raise ValueError(f"the cover does not verify on this data: {exc}") from None
     idx = np.asarray(arrays["indices"], dtype=np.int64)
     w = np.asarray(arrays["weights"], dtype=np.float64)
+    eta = manifest.params.eta if manifest.params.eta is not None else manifest.stats.radius
+    try:  # exactly, as covering verify does: the bound holds only for a valid cover
+        if "assignment" in arrays:  # a payload: weights, labels and every row's distance
+            verify(X, manifest.to_cover(arrays), labels=np.asarray(y))
+        else:  # inline centres: every row within eta of a same-label centre
+            verify_centres(X, idx, eta, manifest.params.metric, np.asarray(y), arrays.get("labels"))
+    except ValueError as exc:
+        raise ValueError(f"the cover does not verify on this data: {exc}") from None
     if idx.ndim != 1 or idx.shape != w.shape or idx.size == 0:
         raise ValueError("manifest arrays: indices and weights must be equal-length 1-D arrays")
     if idx.min() < 0 or idx.max() >= X.shape[0]:
@@ -390,5 +397,4 @@ def selection_from_manifest(
     labels = y[idx]
     if "labels" in arrays and not np.array_equal(np.asarray(arrays["labels"]), labels):
         raise ValueError("the manifest's centre labels differ from the local labels")
-    eta = manifest.params.eta if manifest.params.eta is not None else manifest.stats.radius
     return Selection(X[idx], labels, w, idx, float(eta), manifest.params.metric)

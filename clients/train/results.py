@@ -187,6 +187,10 @@ def output_paths(stem: Path) -> list[Path]:
 def check_outputs(stem: Path) -> None:
     """Refuse, before any run, output paths that :func:`write_outputs` could not write."""
     for p in output_paths(stem):
+        if len(p.name.encode()) > 255:
+            raise ValueError(
+                f"cannot write {p.name[:40]}...: the file name is longer than 255 bytes"
+            )
         if p.exists() and not p.is_file():
             raise ValueError(
                 f"cannot write {p}: it exists and is not a file (choose another --out)"

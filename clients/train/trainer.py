@@ -261,11 +261,11 @@ def _load_checkpoint(ck: Path, key: str) -> dict[str, Any] | None:
     try:
         state = torch.load(ck, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types (pickle, zip, EOF, runtime) on bad files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        # (torch's own message may advise weights_only=False: never repeat that advice)
         raise ValueError(
-            f"{ck} is not a readable checkpoint ({first[:200]}): remove it or choose another "
-            "--checkpoint"
-        ) from exc
+            f"{ck} is not a checkpoint written by covering train ({type(exc).__name__}): remove "
+            "it or choose another --checkpoint"
+        ) from None
     need = {"model", "optimizer", "scheduler", "history", "epoch", "key", "generator"}
     if not isinstance(state, dict) or not need <= state.keys():
         raise ValueError(f"{ck} is not a checkpoint of covering train: remove it or choose another")

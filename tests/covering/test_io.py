@@ -164,3 +164,12 @@ def test_save_npy_atomic_uses_the_same_writer(tmp_path: Path) -> None:
     with pytest.raises(ValueError):  # object arrays are refused: nothing is left behind
         save_npy_atomic(tmp_path / "o.npy", np.array([{}], dtype=object))
     assert not (tmp_path / "o.npy").exists() and _tmp_files(tmp_path) == []
+
+
+def test_a_long_multibyte_name_is_written(tmp_path: Path) -> None:
+    from covering.io import output_problem, write_bytes_atomic
+
+    path = tmp_path / ("\U0001f600" * 61 + ".json")  # 249 bytes: fits, its temp name must too
+    assert output_problem(path) is None
+    write_bytes_atomic(path, b"{}")
+    assert path.read_bytes() == b"{}" and [p.name for p in tmp_path.iterdir()] == [path.name]

@@ -302,3 +302,22 @@ def test_bool_labels_as_the_engine_takes_them(
 def test_bad_service_url_is_a_value_error(url: str) -> None:
     with pytest.raises(ValueError, match="invalid service URL"):
         load_manifest("abc", server=url)
+
+
+def test_inline_centres_are_verified_against_the_data(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
+    X, y = digits[0][:200], digits[1][:200]
+    path = _cover_file(tmp_path / "c.json", X, y)
+    doc = json.loads(path.read_text())
+    doc["params"]["eta"] = doc["stats"]["radius"] = doc["stats"]["radius"] / 2  # a lie
+    doc["params"]["k"] = None
+    path.write_text(json.dumps(doc))
+    m, arrays = load_manifest(str(path))
+    with pytest.raises(ValueError, match="does not verify"):
+        selection_from_manifest(m, arrays, X, y)
+
+
+def test_unparsable_manifest_url_names_the_option() -> None:
+    with pytest.raises(ValueError, match=r"--manifest 'http://\[::1'"):
+        load_manifest("http://[::1")
