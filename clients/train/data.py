@@ -15,9 +15,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from covering import fingerprint, verify
+from covering import fingerprint, verify, verify_centres
 from covering.manifest import Manifest
-from covering.verify import verify_centres
 
 __all__ = [
     "Dataset",
