@@ -271,7 +271,9 @@ def _check_options(cfg: GridConfig, time_limit: float | None) -> None:
     """Refuse methods and time limits that make no sense."""
     if not cfg.methods:
         raise ValueError(f"no method given: choose from {', '.join(METHODS)}")
-    if not (_is_int(cfg.seed) and 0 <= cfg.seed < 2**31):
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int | np.integer):
+        raise ValueError(f"--seed must be an integer, got {cfg.seed!r}")
+    if not 0 <= cfg.seed < 2**31:
         raise ValueError(f"--seed must be an integer in [0, 2**31), got {cfg.seed}")
     if not cfg.attacks:
         raise ValueError("no PGD attack in the grid: robust accuracy needs at least one")
@@ -283,10 +285,6 @@ def _check_options(cfg: GridConfig, time_limit: float | None) -> None:
             f"--time-limit must be a finite number of seconds >= 0, got {time_limit} "
             "(leave it out for no limit)"
         )
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
 
 def _check_recipe(records: list[dict[str, Any]], cfg: GridConfig, path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import math
@@ -247,8 +246,6 @@ def _load_checkpoint(ck: Path, key: str) -> dict[str, Any] | None:
     """
     from covering.io import output_problem
 
-    if ck.is_dir():
-        raise ValueError(f"--checkpoint {ck} is a directory: give a file path")
     try:
         ck.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -294,9 +291,8 @@ def _progress(state: dict[str, Any], epochs: int) -> tuple[int, list[dict[str, f
 
 
 def _save_checkpoint(ck: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``ck`` atomically (:func:`covering.io.write_bytes_atomic`)."""
-    from covering.io import write_bytes_atomic
+    """Write ``state`` to ``ck`` atomically, streamed (:func:`covering.io.open_atomic`)."""
+    from covering.io import open_atomic
 
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    write_bytes_atomic(ck, buf.getvalue())
+    with open_atomic(ck) as fh:
+        torch.save(state, fh)
