@@ -243,10 +243,9 @@ def solve_radius(
             guided = greedy_cover(g, sets=sets, start=np.flatnonzero(lp.x >= 1 - 1e-6), bonus=lp.x)
             if guided.shape[0] < centres.shape[0]:
                 centres = guided
-    if lb is not None and centres.shape[0] == lb:
-        optimal = True
     small = n <= AUTO_MILP_MAX_ROWS and g.n_edges <= AUTO_MILP_MAX_EDGES
-    ran_milp = method == "milp" or (method == "auto" and small and not optimal)
+    proven = lb is not None and centres.shape[0] == lb
+    ran_milp = method == "milp" or (method == "auto" and small and not proven)
     if ran_milp:
         limit = (
             time_limit
@@ -256,13 +255,27 @@ def solve_radius(
         res = milp_cover(g, time_limit=limit, warm_start=centres, seed=seed)
         if res.centres.shape[0] <= centres.shape[0]:
             centres = res.centres
-        optimal = res.optimal
-        lb = max(lb or 0, res.lower_bound)
-        if not res.optimal:
+        if not res.solver_optimal:
             notes.append(
                 f"MILP stopped by its {limit:g}s time limit ({res.status}); "
                 "best cover found returned"
             )
+        elif lb is not None and centres.shape[0] > lb:
+            notes.append(
+                f"MILP (HiGHS) found no smaller cover, but the certified lower bound is {lb}: "
+                "optimality not claimed"
+            )
+    if lb is not None and lb > centres.shape[0]:
+        # cannot happen: the bound is certified on the same canonical graph the cover is of
+        raise CoverError(
+            f"internal error: certified lower bound {lb} above a cover of "
+            f"{centres.shape[0]} centres"
+        )
+    # optimal only when the size equals a *certified* lower bound (never a solver's word)
+    if lb is not None and centres.shape[0] == lb:
+        optimal = True
+    elif ran_milp:
+        optimal = False
     report("solve", base + n, total)
     if not bound and method not in ("auto", "milp"):
         lb = None

@@ -7,12 +7,13 @@ The data never has to fit on one machine; every step is a Ray task over one shar
    it always admits a cover, since each shard is covered by its own centres.
 2. **coverage lists** - the candidates (rows, labels) are broadcast once with ``ray.put``; each
    shard lists, for every one of its rows, the candidates of the same label within ``eta``
-   (exact float64 decisions, :class:`covering.graph.RangeIndex`) and returns them as compact CSR
+   (the canonical float64 decision of :class:`covering.graph.RangeIndex`, the same as
+   :func:`covering.verify`'s) and returns them as compact CSR
    arrays (int32 where possible).
 3. **set cover** - the driver solves set cover over the candidates on those lists
    (:func:`covering.solvers.greedy_cover`: lazy greedy, then redundancy removal).
 4. **assignment** - each shard assigns its rows to their nearest chosen candidate within
-   ``eta`` and returns the exact float64 distances.
+   ``eta`` and returns their canonical distances (:func:`covering.metrics.exact_distances`).
 
 The driver assembles an ordinary :class:`covering.Cover` (global row indices, weights,
 fingerprints equal to those of the concatenated data) and verifies it exactly, shard by shard in

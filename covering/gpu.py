@@ -7,8 +7,9 @@ Rows still saturated at ``kmax`` (FAISS GPU's k limit) are finished with an exac
 search. Candidates then go through the same exact decision as :mod:`covering.graph`
 (:func:`covering.graph.exact_edges`): FAISS values far from the threshold are trusted within the
 float32 error bound of :meth:`covering.metrics.FaissView.tolerance`, the thin band around it is
-re-computed in float64 with NumPy on the CPU. The result therefore equals
-:func:`covering.graph.eta_graph` (same edge set).
+re-computed with the canonical float64 distance (:func:`covering.metrics.exact_distances`) on
+the CPU. The result therefore equals :func:`covering.graph.eta_graph` (same edge set: the
+canonical eta-graph).
 
 The k-NN logic takes an *index factory*, so it runs (and is tested) on CPU with
 ``faiss.IndexFlat``; :func:`eta_graph_gpu` plugs in ``faiss.GpuIndexFlat``.
@@ -132,6 +133,7 @@ def knn_eta_graph(
         stop = min(n, start + block)
         q32 = Z32[start:stop]
         tol = max(1.0, tol_factor) * max(tol_c, view.tolerance(q32, dim))
+        tol += view.margin(thr, dim)  # the canonical float64 distance's own rounding
         radius = f32_above(thr + tol)
         b = stop - start
         cand_rows: list[np.ndarray] = []

@@ -3,7 +3,10 @@
 A :class:`Graph` is a CSR adjacency: row ``i`` (a point to cover) lists the columns ``j`` (the
 candidate centres) with ``d(Q[i], C[j]) <= eta``. FAISS proposes candidates in float32 with a
 slightly inflated radius; every edge whose FAISS value lies within the float32 error bound of the
-threshold is re-computed exactly in float64, so the edge set is exactly the float64 eta-graph.
+threshold is re-computed with the canonical float64 distance
+(:func:`covering.metrics.exact_distances`), and FAISS's value decides the others only where it is
+provably on the same side as the canonical one, so the edge set is exactly the canonical
+eta-graph: ``(i, j)`` is an edge iff ``within(exact_distances(Q[i], C[j]), eta)``.
 
 Large candidate sets (``index="ivf"``, or ``"auto"`` above ``FLAT_MAX`` rows) use an IVF index
 whose lists are chosen per query by the triangle inequality (a list is scanned only if its ball
@@ -23,7 +26,7 @@ from typing import Any, cast
 import faiss
 import numpy as np
 
-from covering.metrics import FaissView, exact_distances, pow2_scale, unit_scale
+from covering.metrics import FaissView, exact_distances, pow2_scale, unit_scale, within
 
 __all__ = [
     "Graph",
@@ -334,8 +337,10 @@ def exact_edges(
     """Turn FAISS candidates of a block of queries into exact edges, grouped by row.
 
     Every candidate must have FAISS value ``<= thr + tol``. Those below ``thr - tol`` are
-    certainly edges (``tol`` bounds FAISS's float32 error); the rest, a thin band, are decided on
-    exact float64 distances.
+    certainly edges (``tol`` bounds FAISS's float32 error and the canonical distance's own
+    rounding, :meth:`FaissView.margin`); the rest, a thin band, are decided by
+    :func:`covering.metrics.within` on the canonical distance
+    (:func:`covering.metrics.exact_distances`).
 
     Parameters
     ----------
@@ -368,7 +373,7 @@ def exact_edges(
     if band.size:
         exact = exact_distances(Q[rows[band]], C[Ind[band]], metric)
         dist[band] = exact
-        keep[band] = exact <= eta
+        keep[band] = within(exact, eta)
         rows, Ind, dist = rows[keep], Ind[keep], dist[keep]
     counts = np.bincount(rows, minlength=Q.shape[0]).astype(np.int64)
     if not sort:  # rows come ascending from FAISS
@@ -549,7 +554,8 @@ class RangeIndex:
         for start in range(0, nq, block):
             stop = min(nq, start + block)
             q32 = to_float32(Q[start:stop], self.shift, self.scale)
-            tol = max(self.tol, view.tolerance(q32, self.dim))
+            # float32 error bound, plus the canonical float64 distance's own rounding
+            tol = max(self.tol, view.tolerance(q32, self.dim)) + view.margin(thr, self.dim)
             radius = float(f32_above(thr + tol))
             if self.size == 0:
                 lims, D, Ind = np.zeros(stop - start + 1, np.int64), np.zeros(0), np.zeros(0)

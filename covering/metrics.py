@@ -1,10 +1,17 @@
-"""Metrics: exact float64 distances, and the float32 FAISS view used to find candidates.
+"""Metrics: the canonical float64 distance, and the float32 FAISS view used to find candidates.
+
+Every decision "is ``d(a, b) <= eta``" in the engine is taken by :func:`within` on the value of
+:func:`exact_distances`, the one canonical float64 distance of each metric (see its docstring
+and ``docs/engine-exactness.md``): its value for a pair of rows is a fixed sequence of IEEE
+operations on the two rows alone, so it is symmetric bit for bit and does not depend on the
+pair's position in the data, in a block, or on memory layout.
 
 FAISS works in float32 and, for L2, on *squared* distances computed as
 ``|x|^2 + |y|^2 - 2<x, y>``. Both facts stay inside this module and :mod:`covering.graph`: callers
-only ever see radii and distances in the metric's own units. :func:`search_tolerance` bounds the
-error of FAISS's value so that edges far from the threshold are accepted or rejected without
-re-computation, and only the thin band around it is re-checked in float64.
+only ever see radii and distances in the metric's own units. :meth:`FaissView.tolerance` bounds
+the error of FAISS's value and :meth:`FaissView.margin` that of the canonical value, so that
+edges far from the threshold are accepted or rejected without re-computation exactly as the
+canonical distance would decide them, and only the thin band around it is re-checked.
 """
 
 from __future__ import annotations
@@ -22,10 +29,14 @@ __all__ = [
     "prepare",
     "span_scale",
     "unit_scale",
+    "within",
 ]
 
 METRICS = ("l2", "linf", "cosine")
 _U32 = float(np.finfo(np.float32).eps) / 2  # unit round-off of float32
+_U64 = float(np.finfo(np.float64).eps) / 2  # unit round-off of float64
+#: float64 values per temporary block of :func:`exact_distances` (~1 MiB: stays in cache)
+_BLOCK_VALUES = 1 << 17
 #: sums of squares outside [_SS_LOW, _SS_HIGH] may have lost digits to underflow or overflow:
 #: those rows are recomputed on rescaled values (see :func:`exact_distances`)
 _SS_LOW = 2.0**-900
@@ -56,7 +67,9 @@ def prepare(X: np.ndarray, metric: str) -> np.ndarray:
     if metric == "cosine":
         # rows scaled by a power of two first (exact): norms neither overflow nor underflow
         Z = Z / _row_pow2(np.abs(Z).max(axis=1, initial=0.0))[:, None]
-        norms = np.linalg.norm(Z, axis=1, keepdims=True)
+        # the norm by the canonical fixed-order sum: a row's prepared value never depends on
+        # its block or the array's layout
+        norms = np.sqrt(_row_sums(Z * Z))[:, None]
         if np.any(norms == 0):
             raise ValueError("cosine metric: X has all-zero rows (their cosine is undefined)")
         Z = Z / norms
@@ -96,51 +109,128 @@ def span_scale(hi: np.ndarray, lo: np.ndarray, shift: np.ndarray) -> float:
     return pow2_scale(max(float(np.abs(hi - shift).max()), float(np.abs(lo - shift).max())))
 
 
-def exact_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
-    """Row-wise exact distances ``d(A[i], B[i])`` in float64.
-
-    L2 is ``sqrt(sum((a - b)^2))``; rows whose sum of squares may have under- or overflowed
-    (values beyond ~1e+-150) are recomputed on values divided by a power of two, which is the
-    same formula without the lost digits.
+def within(d: np.ndarray, eta: float) -> np.ndarray:
+    """The engine's one radius test: ``d <= eta`` on canonical distances (NaN is never within).
 
     Parameters
     ----------
-    A, B : ndarray, shape (e, d), already :func:`prepare`-d (float64)
+    d : ndarray of float64, any shape
+        Values of :func:`exact_distances`.
+    eta : float
+
+    Returns
+    -------
+    ndarray of bool, the shape of ``d``
+    """
+    return np.asarray(d, dtype=np.float64) <= float(eta)
+
+
+def _fold(M: np.ndarray) -> np.ndarray:
+    """Sum each row of ``M`` (float64 (e, w), C-contiguous, overwritten) in a fixed order.
+
+    The pairwise fold: while ``w > 1``, column ``k < w // 2`` becomes ``M[:, k] + M[:, k + h]``
+    (``h = w // 2``), and for odd ``w`` the last column is carried to position ``h``. Every
+    step is an element-wise IEEE addition of two given values, so the result depends only on
+    the row's values and ``w`` (not on SIMD width, alignment, layout or the other rows), and its
+    rounding error is at most ``ceil(log2 w) * u`` relative for non-negative terms."""
+    w = M.shape[1]
+    if w == 0:
+        return np.zeros(M.shape[0])
+    while w > 1:
+        h = w // 2
+        np.add(M[:, :h], M[:, h : 2 * h], out=M[:, :h])
+        if w % 2:
+            M[:, h] = M[:, 2 * h]
+        w = h + (w % 2)
+    return M[:, 0].copy()
+
+
+def _row_sums(M: np.ndarray) -> np.ndarray:
+    """:func:`_fold` of the rows of ``M`` (float64 (e, w); not modified), blockwise."""
+    e, w = M.shape
+    out = np.empty(e)
+    step = max(1, _BLOCK_VALUES // max(1, w))
+    for s in range(0, e, step):
+        out[s : s + step] = _fold(np.array(M[s : s + step], dtype=np.float64, order="C"))
+    return out
+
+
+def exact_distances(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
+    """The canonical float64 distances ``d(A[i], B[i])``, row by row.
+
+    The engine's one distance: every exact decision (graph re-checks, verification, assignment,
+    GPU and distributed paths) is :func:`within` of this value. For each pair it is a fixed
+    sequence of IEEE float64 operations on the two rows alone:
+
+    - ``l2``: ``sqrt(fold((a - b) * (a - b)))``, where ``fold`` is the pairwise sum of
+      :func:`_fold` (element-wise differences and squares, then a fixed binary tree over the
+      columns). A pair whose sum of squares may have lost digits to underflow or overflow
+      (outside ``[2**-900, 2**900]``, or 0 for different rows) is recomputed on
+      ``a / s - b / s`` with ``s`` the power of two of ``max(|a|, |b|)``, and multiplied by
+      ``s`` (the same formula without the lost digits).
+    - ``linf``: ``max |a - b|`` (a maximum is exact in any order); overflowing differences are
+      recomputed the same way.
+    - ``cosine``: ``1 - fold(a * b)`` of :func:`prepare`-d (unit) rows, and exactly 0 when the
+      two prepared rows are equal.
+
+    Hence ``d(a, b) == d(b, a)`` bit for bit (``a - b`` is ``-(b - a)`` exactly, ``a * b`` is
+    ``b * a``, ``max(|a|, |b|)`` is symmetric), ``d(a, a) == 0``, and the value does not
+    depend on where the pair sits in ``A``/``B``, on the block it is computed in, or on the
+    arrays' memory layout (broadcast, strided, Fortran-ordered inputs give the same bits).
+
+    Parameters
+    ----------
+    A, B : ndarray, shape (e, d), already :func:`prepare`-d (float64); broadcastable views are
+        fine
     metric : {"l2", "linf", "cosine"}
 
     Returns
     -------
     ndarray of float64, shape (e,)
     """
-    if metric == "cosine":
-        return 1.0 - np.einsum("ij,ij->i", A, B)
-    if A.shape[0] == 0:
-        return np.zeros(0)
-    with np.errstate(over="ignore", under="ignore"):  # a distance past 1.8e308 is inf
-        return _exact_l2_linf(A, B, metric)
+    e = A.shape[0]
+    out = np.empty(e)
+    if e == 0:
+        return out
+    w = A.shape[1] if A.ndim == 2 else 1
+    step = max(1, _BLOCK_VALUES // max(1, w))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for s in range(0, e, step):
+            a = np.asarray(A[s : s + step], dtype=np.float64)
+            b = np.asarray(B[s : s + step], dtype=np.float64)
+            if metric == "cosine":
+                out[s : s + step] = _cosine(a, b)
+            else:
+                out[s : s + step] = _l2_linf(a, b, metric)
+    return out
 
 
-def _exact_l2_linf(A: np.ndarray, B: np.ndarray, metric: str) -> np.ndarray:
-    diff = A - B
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = 1.0 - _fold(np.multiply(a, b, order="C"))
+    d[np.all(a == b, axis=1)] = 0.0
+    return d
+
+
+def _l2_linf(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    diff = np.subtract(a, b, order="C")
     if metric == "linf":
-        out = np.abs(diff).max(axis=1)
-        bad = np.flatnonzero(~np.isfinite(out))  # A - B overflowed
+        out = np.abs(diff).max(axis=1, initial=0.0)
+        bad = np.flatnonzero(~np.isfinite(out))  # a - b overflowed
     else:
-        ss = np.einsum("ij,ij->i", diff, diff)
+        zero = ~np.any(diff != 0, axis=1)
+        ss = _fold(np.multiply(diff, diff, out=diff))
         out = np.sqrt(ss)
-        bad = np.flatnonzero(~((ss >= _SS_LOW) & (ss <= _SS_HIGH)) & (ss != 0))
-        tiny = np.flatnonzero(ss == 0)  # identical rows, or squares that all underflowed
-        if tiny.size:
-            bad = np.union1d(bad, tiny[np.any(diff[tiny] != 0, axis=1)])
+        # outside the safe range, or all squares underflowed for different rows
+        bad = np.flatnonzero(~((ss >= _SS_LOW) & (ss <= _SS_HIGH)) & ~zero)
     if bad.size:
         # the same formula on rows divided by a power of two (exact): no overflow, no underflow
-        top = np.maximum(np.abs(A[bad]).max(axis=1), np.abs(B[bad]).max(axis=1))
+        top = np.maximum(np.abs(a[bad]).max(axis=1), np.abs(b[bad]).max(axis=1))
         s = _row_pow2(top)[:, None]
-        d = A[bad] / s - B[bad] / s
+        d = np.subtract(a[bad] / s, b[bad] / s, order="C")
         if metric == "linf":
             out[bad] = np.abs(d).max(axis=1) * s[:, 0]
         else:
-            out[bad] = np.sqrt(np.einsum("ij,ij->i", d, d)) * s[:, 0]
+            out[bad] = np.sqrt(_fold(np.multiply(d, d, out=d))) * s[:, 0]
     return out
 
 
@@ -192,6 +282,30 @@ class FaissView:
             return 8.0 * _U32 * (2.0 * m) + 1e-30
         sq = float(np.einsum("ij,ij->i", Z32, Z32, dtype=np.float64).max())
         return float(self.pair_tolerance(np.array(sq), np.array(sq), dim))
+
+    def margin(self, thr: float, dim: int) -> float:
+        """Bound (FAISS units) on the canonical float64 distance's own rounding near ``thr``.
+
+        A FAISS value below ``thr - tolerance - margin`` (above ``thr + tolerance + margin``) is
+        a pair whose *real* distance is so far inside (outside) the radius that
+        :func:`exact_distances` and :func:`within` decide it the same way: its error is at most
+        ``(ceil(log2 dim) + 10) u64`` relative for L2 and L-inf and, for cosine, as much
+        absolute (unit rows are unit only to float64 precision). This term is ~1e8 times
+        smaller than the float32 ``tolerance``; it makes the skipped re-checks provably
+        identical to the canonical decision.
+
+        Parameters
+        ----------
+        thr : float
+            The threshold in FAISS units (:meth:`to_faiss` of ``eta / scale``).
+        dim : int
+            Number of columns of the float64 rows the canonical distance is computed on.
+        """
+        t = abs(float(thr))
+        if not np.isfinite(t):  # every finite FAISS value is far below an infinite threshold
+            t = 0.0
+        extra = 2.0 if self.metric == "cosine" else 0.0
+        return 16.0 * (dim + 16) * _U64 * (t + extra)
 
     @staticmethod
     def pair_tolerance(sq_a: np.ndarray, sq_b: np.ndarray, dim: int) -> np.ndarray:

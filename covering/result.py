@@ -40,7 +40,9 @@ class Cover:
     n, dim : int
         Shape of ``X``.
     lower_bound : int or None
-        A proven lower bound on the size of an optimal cover at this ``eta`` (same labels).
+        A certified lower bound on the size of any valid cover at this ``eta`` (same labels):
+        the sum over classes of an exactly checked dual solution's value (LP, degree or
+        packing bound), never a solver's unchecked claim.
     fingerprint : str
         ``"sha256:<hex>"`` of ``X`` (dtype, shape and C-contiguous bytes).
     labels_fingerprint : str or None
@@ -58,8 +60,9 @@ class Cover:
     seconds : float
         Wall time of the computation.
     optimal : bool or None
-        True when a solver proved the size optimal, False when a time-limited exact solve
-        stopped early (the cover is still valid), None when no exact solver ran.
+        True when the size equals the certified ``lower_bound`` (proven optimal), False when
+        an exact solve (MILP) ran without that proof (time limit, or a solver's claim that is
+        not certified), None when no exact solver ran and the size is above the bound.
     notes : tuple of str
         Human-readable remarks (time limits hit, fallbacks taken).
     """

@@ -5,7 +5,10 @@ range-searched (``faiss.range_search_L2sqr``, FAISS's BLAS brute force) against 
 only, which halves the work of a flat self range search. Every kept pair is then mirrored.
 
 Exactness is that of :class:`covering.graph.RangeIndex`: FAISS's float32 values within the
-proven error bound of the threshold are re-decided on exact float64 distances of the full rows.
+proven error bound of the threshold (plus the canonical distance's own rounding,
+:meth:`covering.metrics.FaissView.margin`) are re-decided by :func:`covering.metrics.within` on
+the canonical float64 distance of the full rows; outside that band FAISS's value is provably on
+the same side, so the graph is exactly the canonical eta-graph.
 Columns that are constant within the rows add exactly zero to every pairwise distance and are
 dropped from the float32 copy FAISS sees (MNIST digits: 10-40% of the pixels per class).
 
@@ -22,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from covering.graph import Graph, f32_above, f32_below
-from covering.metrics import FaissView, exact_distances, span_scale
+from covering.metrics import FaissView, exact_distances, span_scale, within
 
 __all__ = ["self_graph"]
 
@@ -106,8 +109,10 @@ def self_graph(
     dim = Z32.shape[1]
     sq = np.einsum("ij,ij->i", Z32, Z32, dtype=np.float64)
     top = np.array(sq.max())
-    tol = float(view.pair_tolerance(top, top, dim))  # = view.tolerance(Z32, dim)
     thr = view.to_faiss(eta / scale)
+    # the canonical float64 distance's own rounding (computed on all Z.shape[1] columns)
+    margin = view.margin(thr, Z.shape[1])
+    tol = float(view.pair_tolerance(top, top, dim)) + margin  # = view.tolerance(Z32, dim) + ...
     radius = float(f32_above(thr + tol))
     sure = f32_below(thr - tol)
     rows_u: list[np.ndarray] = []
@@ -123,14 +128,14 @@ def self_graph(
         band = np.flatnonzero(sure < D)
         if band.size:
             # the error bound at each pair's own norms: most of the band is decided by it
-            t = view.pair_tolerance(sq[rows[band]], sq[cols[band]], dim)
+            t = view.pair_tolerance(sq[rows[band]], sq[cols[band]], dim) + margin
             Db = D[band].astype(np.float64)
             ok = np.ones(rows.shape[0], dtype=bool)
             ok[band] = Db < thr - t
             unsure = band[(Db >= thr - t) & (Db <= thr + t)]
             exact = exact_distances(Z[rows[unsure]], Z[cols[unsure]], metric)
             dist[unsure] = exact
-            ok[unsure] = exact <= eta
+            ok[unsure] = within(exact, eta)
             rows, cols, dist = rows[ok], cols[ok], dist[ok]
         rows_u.append(rows)
         cols_u.append(cols.astype(np.int32) if m < 2**31 else cols)

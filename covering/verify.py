@@ -1,10 +1,14 @@
-"""Exact verification of covers: one float64 distance per row."""
+"""Exact verification of covers: one canonical float64 distance per row.
+
+Distances are :func:`covering.metrics.exact_distances` and the radius test is
+:func:`covering.metrics.within`, the same function and comparison the graphs are built with, so a
+cover the engine's graph admits is a cover ``verify`` accepts, and conversely."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from covering.metrics import check_metric, exact_distances, prepare
+from covering.metrics import check_metric, exact_distances, prepare, within
 from covering.result import Cover, CoverError
 
 __all__ = ["assigned_distances", "verify", "verify_centres"]
@@ -18,7 +22,8 @@ _SEARCH_BLOCK = 65536
 def assigned_distances(
     X: np.ndarray, centre_rows: np.ndarray, metric: str, *, block: int | None = None
 ) -> np.ndarray:
-    """Exact ``d(X[i], X[centre_rows[i]])`` for every row, in float64, blockwise.
+    """Canonical ``d(X[i], X[centre_rows[i]])`` for every row, in float64, blockwise
+    (:func:`covering.metrics.exact_distances`: the same bits whatever the block).
 
     Parameters
     ----------
@@ -120,7 +125,7 @@ def verify(
         d = assigned_distances(X, idx[a], cover.metric)
     else:
         d = np.asarray(distances, dtype=np.float64)
-    over = np.flatnonzero(~(d <= cover.eta))
+    over = np.flatnonzero(~within(d, cover.eta))
     if over.size:
         i = int(over[0])
         raise CoverError(
@@ -148,7 +153,9 @@ def verify_centres(
     """Check that every row has a centre of its label within ``eta`` (no assignment given).
 
     Used for manifests, which carry centres and weights but not the assignment. Candidates come
-    from FAISS; the decision is always taken on exact float64 distances.
+    from FAISS; the decision is the canonical one (:class:`covering.graph.RangeIndex`: FAISS's
+    value only where it provably agrees with :func:`covering.metrics.within` of
+    :func:`covering.metrics.exact_distances`, that value otherwise).
 
     Returns
     -------

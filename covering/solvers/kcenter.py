@@ -19,7 +19,7 @@ import logging
 import numpy as np
 
 from covering.graph import neighbours
-from covering.metrics import exact_distances
+from covering.metrics import exact_distances, within
 from covering.solvers.greedy import greedy_cover
 
 __all__ = ["allocate_budget", "farthest_first", "kcenter_cover"]
@@ -36,6 +36,8 @@ def _first_row(n: int, seed: int) -> int:
 
 
 def _dist_to(Z: np.ndarray, c: np.ndarray, metric: str) -> np.ndarray:
+    """Canonical distances of the rows of ``Z`` to the row ``c`` (same bits as any other
+    :func:`covering.metrics.exact_distances` of these pairs)."""
     return exact_distances(Z, np.broadcast_to(c, Z.shape), metric)
 
 
@@ -79,7 +81,7 @@ def farthest_first(
         dist[better], nearest[better] = d[better], pos
     while len(centres) < min(k, n):
         far = int(np.argmax(dist))
-        if dist[far] <= 0 or (target is not None and dist[far] <= target):
+        if dist[far] <= 0 or (target is not None and bool(within(dist[far], target))):
             break
         centres.append(far)
         d = _dist_to(Z, Z[far], metric)
@@ -142,7 +144,7 @@ def _estimate_edges(Z: np.ndarray, eta: float, metric: str, seed: int) -> float:
     n = Z.shape[0]
     rng = np.random.default_rng(seed)
     sample = rng.choice(n, size=min(n, 256), replace=False)
-    deg = [int((_dist_to(Z, Z[i], metric) <= eta).sum()) for i in sample]
+    deg = [int(within(_dist_to(Z, Z[i], metric), eta).sum()) for i in sample]
     return float(np.mean(deg)) * n
 
 

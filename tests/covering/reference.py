@@ -40,6 +40,13 @@ def optimum(X, y, eta, metric) -> int:
     n = X.shape[0]
     labels = np.zeros(n, dtype=np.int64) if y is None else np.asarray(y)
     adj = (eta * (1 + 1e-12) >= D) & (labels[:, None] == labels[None, :])
+    return optimum_of(adj)
+
+
+def optimum_of(adj: np.ndarray) -> int:
+    """Exact minimum number of columns of the bool (n, n) ``adj`` covering every row
+    (``adj[i, j]``: ``j`` covers ``i``), by branch and bound over bitmasks (n <= ~60)."""
+    n = adj.shape[0]
     masks = [sum(1 << int(j) for j in np.flatnonzero(adj[i])) for i in range(n)]
     full = (1 << n) - 1
     best = [n]
