@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -86,26 +89,34 @@ def test_forged_and_expired_cookies_go_back_to_login(make_client: MakeClient) ->
     _login_redirect(c.get("/ui", follow_redirects=False))
 
 
+@contextlib.contextmanager
+def _app(data: Path, **settings: Any) -> Iterator[TestClient]:
+    """A started app on ``data``, stopped at the end (one app per data directory at a time)."""
+    kw: dict[str, Any] = {"api_tokens": [TOKEN], **settings}
+    with TestClient(create_app(Settings(data_dir=data, **kw))) as c:
+        yield c
+
+
 def test_the_key_is_kept_0600_and_survives_restarts_revoked_tokens_end_sessions(
-    make_client: MakeClient, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     data = tmp_path / "keep"
-    c = make_client(data_dir=data)
     key = data / KEY_FILE
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    first = key.read_text()
-    sign_in(c)
-    cookie = c.cookies[COOKIE]
-    again = make_client(data_dir=data)  # a restart on the same data directory
-    assert key.read_text() == first
-    again.cookies.set(COOKIE, cookie, path="/ui")
-    assert again.get("/ui", follow_redirects=False).status_code == 200
-    revoked = make_client(data_dir=data, api_tokens=[OTHER])  # TOKEN removed
-    revoked.cookies.set(COOKIE, cookie, path="/ui")
-    _login_redirect(revoked.get("/ui", follow_redirects=False))
-    rekeyed = make_client(data_dir=data, ui_secret_key="k" * 40)  # another key: signed out
-    rekeyed.cookies.set(COOKIE, cookie, path="/ui")
-    _login_redirect(rekeyed.get("/ui", follow_redirects=False))
+    with _app(data) as c:
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        first = key.read_text()
+        sign_in(c)
+        cookie = c.cookies[COOKIE]
+    with _app(data) as again:  # a restart on the same data directory: same key, still signed in
+        assert key.read_text() == first
+        again.cookies.set(COOKIE, cookie, path="/ui")
+        assert again.get("/ui", follow_redirects=False).status_code == 200
+    with _app(data, api_tokens=[OTHER]) as revoked:  # TOKEN removed: its sessions end
+        revoked.cookies.set(COOKIE, cookie, path="/ui")
+        _login_redirect(revoked.get("/ui", follow_redirects=False))
+    with _app(data, ui_secret_key="k" * 40) as rekeyed:  # another key: everyone signed out
+        rekeyed.cookies.set(COOKIE, cookie, path="/ui")
+        _login_redirect(rekeyed.get("/ui", follow_redirects=False))
 
 
 def test_a_loose_key_file_is_reported_and_a_bad_one_refused(
@@ -114,11 +125,12 @@ def test_a_loose_key_file_is_reported_and_a_bad_one_refused(
     data = tmp_path / "d"
     data.mkdir()
     (data / KEY_FILE).write_text("short\n")
-    with pytest.raises(ValueError, match="shorter than 32"):
-        create_app(Settings(data_dir=data, api_tokens=[TOKEN]))
+    with pytest.raises(ValueError, match="shorter than 32"), _app(data):
+        pass
     (data / KEY_FILE).write_text("k" * 64)
     os.chmod(data / KEY_FILE, 0o644)
-    create_app(Settings(data_dir=data, api_tokens=[TOKEN]))
+    with _app(data) as c:
+        assert c.get("/ui/login").status_code == 200
     assert "chmod 600" in caplog.text
 
 
