@@ -5,6 +5,12 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
+# A local MNIST copy beside the checkout (our machines and CI, which have no internet) is used
+# for tests and the demo; elsewhere covering.data finds MNIST in its cache or downloads it.
+ifneq ($(wildcard ../shared/data/mnist/.),)
+export COVERING_MNIST_DIR ?= $(abspath ../shared/data/mnist)
+endif
+
 .PHONY: install demo test test-fast lint typecheck bench bench-quick clean
 
 $(STAMP): pyproject.toml constraints.txt Makefile

@@ -1,26 +1,47 @@
-"""Datasets: MNIST from IDX files (gzip or raw), scikit-learn's digits, and safe ``.npy`` I/O."""
+"""Datasets: MNIST from IDX files (found, cached or downloaded: :mod:`covering.mnist`),
+scikit-learn's digits, and safe ``.npy`` I/O."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import logging
-import os
 import struct
 from pathlib import Path
 
 import numpy as np
 
 from covering.io import open_atomic
+from covering.mnist import (
+    DEFAULT_MNIST_MIRRORS,
+    MNIST_FILES,
+    MNIST_SHA256,
+    MnistDownloadError,
+    MnistSource,
+    default_mnist_dir,
+    fetch_mnist,
+    find_idx,
+    locate_mnist,
+    mnist_cache_dir,
+    mnist_mirrors,
+)
 
 __all__ = [
     "DATASETS",
+    "DEFAULT_MNIST_MIRRORS",
+    "MNIST_SHA256",
+    "MnistDownloadError",
+    "MnistSource",
     "default_mnist_dir",
+    "fetch_mnist",
     "load_dataset",
     "load_digits",
     "load_idx",
     "load_mnist",
     "load_npy",
+    "locate_mnist",
+    "mnist_cache_dir",
+    "mnist_mirrors",
     "save_npy_atomic",
 ]
 
@@ -28,42 +49,6 @@ log = logging.getLogger(__name__)
 
 DATASETS = ("mnist", "digits")
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-_MNIST_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-
-
-def default_mnist_dir() -> Path | None:
-    """Where the bundled MNIST IDX files are, if anywhere.
-
-    Looks at ``$COVERING_MNIST_DIR``, then ``shared/data/mnist`` beside the repository (and
-    beside the working directory). Returns None when none holds the training images.
-    """
-    here = Path(__file__).resolve().parent.parent
-    candidates = [os.environ.get("COVERING_MNIST_DIR", "")]
-    candidates += [
-        str(here.parent / "shared" / "data" / "mnist"),
-        str(Path.cwd().parent / "shared" / "data" / "mnist"),
-        str(Path.cwd() / "shared" / "data" / "mnist"),
-    ]
-    for c in candidates:
-        if c and _find(Path(c), _MNIST_FILES["train"][0]) is not None:
-            return Path(c)
-    return None
-
-
-def _find(directory: Path, stem: str) -> Path | None:
-    for name in (
-        stem + ".gz",
-        stem,
-        stem.replace("-idx", ".idx") + ".gz",
-        stem.replace("-idx", ".idx"),
-    ):
-        p = directory / name
-        if p.is_file():
-            return p
-    return None
 
 
 def load_idx(path: str | Path) -> np.ndarray:
@@ -109,30 +94,52 @@ def _check_sums(directory: Path) -> None:
 
 
 def load_mnist(
-    directory: str | Path | None = None, split: str = "train", *, flatten: bool = True
+    directory: str | Path | None = None,
+    split: str = "train",
+    *,
+    flatten: bool = True,
+    download: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """MNIST from IDX files, pixels scaled to [0, 1].
 
     Parameters
     ----------
     directory : path, optional
-        Folder with ``train-images-idx3-ubyte[.gz]`` etc. (default: :func:`default_mnist_dir`).
+        Folder with ``train-images-idx3-ubyte[.gz]`` etc. (checked against its ``SHA256SUMS``
+        when it has one). Default: :func:`covering.mnist.locate_mnist`, i.e.
+        ``$COVERING_MNIST_DIR``, the cache, else a verified download into the cache.
     split : {"train", "test"}
     flatten : bool
         (n, 784) rows when True, else (n, 28, 28).
+    download : bool
+        With no ``directory``: download MNIST when it is neither in ``$COVERING_MNIST_DIR`` nor
+        in the cache (False: a ``ValueError`` instead).
 
     Returns
     -------
     X : ndarray of float32, shape (n, 784) or (n, 28, 28)
     y : ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    ValueError
+        Unknown split, missing or malformed files, a ``SHA256SUMS`` mismatch, or (a
+        :class:`~covering.mnist.MnistDownloadError`) no mirror delivered a verified file.
     """
-    if split not in _MNIST_FILES:
+    if split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    d = Path(directory) if directory is not None else default_mnist_dir()
-    if d is None:
-        raise ValueError("MNIST IDX files not found: pass a directory or set COVERING_MNIST_DIR")
-    img_stem, lab_stem = _MNIST_FILES[split]
-    img, lab = _find(d, img_stem), _find(d, lab_stem)
+    if directory is not None:
+        d = Path(directory)
+    else:
+        src = locate_mnist(download=download)
+        if src is None:
+            raise ValueError(
+                f"MNIST IDX files not found in COVERING_MNIST_DIR or {mnist_cache_dir()} "
+                "(downloading is off): set COVERING_MNIST_DIR or allow the download"
+            )
+        d = src.path
+    img_stem, lab_stem = MNIST_FILES[split]
+    img, lab = find_idx(d, img_stem), find_idx(d, lab_stem)
     if img is None or lab is None:
         raise ValueError(f"{d}: no {img_stem}[.gz] / {lab_stem}[.gz] files")
     _check_sums(d)
@@ -156,7 +163,9 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_dataset(name: str, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """``"mnist"`` (bundled IDX files) or ``"digits"``; ``"auto"``: MNIST if present, else digits.
+    """``"mnist"`` (:func:`load_mnist`: found, cached or downloaded) or ``"digits"``; ``"auto"``:
+    MNIST when it is at hand without a download (``$COVERING_MNIST_DIR`` or the cache), else
+    digits.
 
     Digits has no official split: ``train`` is the first 1,500 rows, ``test`` the rest.
     """

@@ -26,6 +26,7 @@ from service.metrics import Metrics
 from service.routes import covers, datasets, jobs, system
 from service.settings import Settings
 from service.store import Store
+from service.ui import install as install_ui
 from service.worker import Notifier, Worker
 
 __all__ = ["create_app"]
@@ -140,5 +141,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_handlers(app)
     for r in (system.router, datasets.router, covers.router, jobs.router):
         app.include_router(r)
+    install_ui(app, settings, store.root)  # the web console under /ui
     Instrumentator(registry=metrics.registry, excluded_handlers=["/metrics"]).instrument(app)
     return app

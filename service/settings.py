@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     job_delay_s : float
         Test hook: every job first sleeps this long in stage ``"delay"`` (cancellable). Lets a
         test kill the server while a job is deterministically running. Keep 0 in production.
+    ui_secret_key : SecretStr, optional
+        Key signing the web console's session cookies (at least 32 characters). When unset, one
+        is generated once and kept in ``data_dir/ui-session.key`` (mode 0600); changing it
+        signs everyone out.
+    ui_session_hours : float
+        Lifetime of a console session (the cookie's expiry).
     """
 
     model_config = SettingsConfigDict(env_prefix="COVERING_", extra="ignore")
@@ -56,6 +62,8 @@ class Settings(BaseSettings):
     max_wait_s: float = Field(default=300.0, ge=0, le=3600)
     inline_max_centres: int = Field(default=100_000, ge=0)
     job_delay_s: float = Field(default=0.0, ge=0)
+    ui_secret_key: SecretStr | None = Field(default=None, min_length=32)
+    ui_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
     @field_validator("api_tokens", mode="before")
     @classmethod

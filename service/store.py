@@ -31,7 +31,7 @@ from sqlalchemy import event, func, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
-from service.errors import HashMismatch, InvalidContent, NotFound, PayloadTooLarge
+from service.errors import Conflict, HashMismatch, InvalidContent, NotFound, PayloadTooLarge
 from service.models import FINAL_STATES, CoverRow, JobRow
 from service.npy import DatasetInfo, inspect_npy, open_npy
 
@@ -393,6 +393,42 @@ class Store:
 
     def get_cover(self, cover_id: str) -> CoverRow:
         return self._get(CoverRow, cover_id, "cover")
+
+    def delete_cover(self, cover_id: str) -> None:
+        """Forget a cover: its row, then its manifest and arrays.
+
+        The row goes first (in one transaction), so no reader finds a cover without its files;
+        a crash before the files are unlinked leaves only unreferenced files. The job that made
+        the cover keeps its record. Datasets are shared and stay.
+
+        Raises
+        ------
+        NotFound
+            No such cover.
+        Conflict
+            A queued or running job adds points to it (it reads the cover's files).
+        """
+        check_id(cover_id, "cover")
+        with self._claim_lock, Session(self.engine) as s:
+            row = s.get(CoverRow, cover_id)
+            if row is None:
+                raise NotFound(f"unknown cover {cover_id}")
+            busy = s.exec(
+                select(JobRow.id).where(
+                    JobRow.parent == cover_id, col(JobRow.status).not_in(FINAL_STATES)
+                )
+            ).first()
+            if busy is not None:
+                raise Conflict(
+                    f"job {busy} is adding points to cover {cover_id}: cancel it or wait "
+                    "for it to end before deleting the cover"
+                )
+            s.delete(row)
+            s.commit()
+        for path in (self.manifest_path(cover_id), self.arrays_path(cover_id)):
+            path.unlink(missing_ok=True)
+        _fsync_dir(self.covers_dir)
+        log.info("deleted cover %s", cover_id)
 
 
 def _write_hash(fh: Any, h: Any, data: bytes) -> None:

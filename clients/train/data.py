@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import logging
 import math
-import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from covering import fingerprint, verify, verify_centres
 from covering.manifest import Manifest
+from covering.mnist import MnistSource
 
 __all__ = [
     "Dataset",
@@ -53,6 +53,8 @@ class Dataset:
     labels_fingerprint : str or None
         ``covering.fingerprint`` of the training labels as loaded (before the int64 cast), as
         ``covering cover --labels`` computes it.
+    origin : str
+        Where the data came from, in words (e.g. ``MNIST from the cache ~/.cache/...``).
     """
 
     name: str
@@ -64,6 +66,7 @@ class Dataset:
     n_classes: int
     test_split: str = "test"
     labels_fingerprint: str | None = None
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,21 +165,19 @@ def _mnist(directory: Path) -> tuple[np.ndarray, ...]:
         raise ValueError(f"{bad} is truncated or corrupt ({_first_line(exc)})") from None
 
 
-def _mnist_dir() -> Path | None:
-    """``$COVERING_MNIST_DIR`` when set (it must hold the IDX files), else the bundled copy."""
+def _mnist_source(required: bool) -> tuple[MnistSource | None, str]:
+    """MNIST from ``covering.data.locate_mnist`` (``$COVERING_MNIST_DIR``, the cache, else a
+    verified download), or ``(None, why)`` when it cannot be downloaded and is not
+    ``required`` (the caller falls back to digits). A set but wrong ``$COVERING_MNIST_DIR`` is
+    always an error."""
     from covering import data as cdata
 
-    env = os.environ.get("COVERING_MNIST_DIR")
-    if not env:
-        return cdata.default_mnist_dir()
-    if not Path(env).is_dir():
-        raise ValueError(f"COVERING_MNIST_DIR={env} is not a directory: fix or unset it")
-    if not any(Path(env).glob("train-images*")):
-        raise ValueError(
-            f"COVERING_MNIST_DIR={env} holds no MNIST IDX files "
-            "(train-images-idx3-ubyte[.gz], ...): fix or unset it"
-        )
-    return Path(env)
+    try:
+        return cdata.locate_mnist(download=True), ""
+    except cdata.MnistDownloadError as exc:
+        if required:
+            raise
+        return None, str(exc)
 
 
 def load_data(
@@ -218,24 +219,23 @@ def load_data(
             "labels and test split"
         )
     if dataset in ("mnist", "digits", "auto"):
-        d = _mnist_dir() if dataset != "digits" else None
-        name = "mnist" if dataset == "mnist" or d is not None else "digits"
-        if name == "mnist":
-            if d is None:
-                raise ValueError(
-                    "MNIST IDX files not found: pass their directory or set COVERING_MNIST_DIR"
-                )
-            Xtr, ytr, Xte, yte = _mnist(d)
+        src, why = _mnist_source(dataset == "mnist") if dataset != "digits" else (None, "")
+        if src is not None:
+            name, origin = "mnist", f"MNIST from {src.origin}"
+            Xtr, ytr, Xte, yte = _mnist(src.path)
         else:
+            name, origin = "digits", "scikit-learn's 8x8 digits"
+            if why:
+                origin += f" (MNIST is unavailable: {why})"
             Xtr, ytr = cdata.load_dataset(name, "train")
             Xte, yte = cdata.load_dataset(name, "test")
     elif p.is_dir():
-        name = "mnist"
+        name, origin = "mnist", f"MNIST IDX files in {p}"
         Xtr, ytr, Xte, yte = _mnist(p)
     elif p.suffix == ".npy" and p.is_file():
         if labels is None:
             raise ValueError(f"{dataset}: a .npy dataset needs its labels (--labels y.npy)")
-        name = p.stem
+        name, origin = p.stem, str(p)
         Xtr = np.ascontiguousarray(cdata.load_npy(p, mmap=False))
         ytr = cdata.load_npy(labels, mmap=False)
         if (test_x is None) != (test_y is None):
@@ -265,7 +265,9 @@ def load_data(
         )
     n_classes = int(classes[-1]) + 1
     shp = image_shape(Xtr.shape[1], shape)
-    return Dataset(name, Xtr, ytr, Xte, yte, shp, n_classes, split, fingerprint(y_loaded))
+    return Dataset(
+        name, Xtr, ytr, Xte, yte, shp, n_classes, split, fingerprint(y_loaded), origin=origin
+    )
 
 
 def load_manifest(

@@ -26,8 +26,9 @@ def run_demo(
     Parameters
     ----------
     dataset : str
-        ``auto`` (MNIST when bundled, else digits), ``mnist``, ``digits`` or a directory of
-        MNIST IDX files.
+        ``auto`` (MNIST from ``$COVERING_MNIST_DIR``, the cache or a download; digits when
+        none works, and the demo says why), ``mnist``, ``digits`` or a directory of MNIST IDX
+        files.
     budget : int, optional
         Cover centres per class (default 20).
 
@@ -55,6 +56,7 @@ def run_demo(
         raise ValueError(f"--budget must be >= 1 cover centre per class, got {b}")
     t0 = time.perf_counter()
     data = load_data(dataset)
+    echo(f"data: {data.origin}")
     check_budget(data.y_train, b)
     cfg = replace(
         grid_config(quick=True),

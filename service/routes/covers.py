@@ -1,4 +1,4 @@
-"""``POST /cover`` (JSON or one-call raw ``.npy`` form), ``GET /covers/{id}``,
+"""``POST /cover`` (JSON or one-call raw ``.npy`` form), ``GET``/``DELETE /covers/{id}``,
 ``GET /covers/{id}/arrays`` and ``POST /covers/{id}/points``."""
 
 from __future__ import annotations
@@ -216,6 +216,22 @@ def get_arrays(cover_id: CoverId, state: State) -> Response:
         filename=f"{cover_id}.npz",
         headers={"X-Content-SHA256": row.payload_sha256},
     )
+
+
+@router.delete(
+    "/covers/{cover_id}",
+    status_code=204,
+    response_class=Response,
+    responses={
+        **error_responses(401, 404, 422),
+        409: {"model": ErrorOut, "description": "a queued or running job adds points to it"},
+    },
+    summary="Delete a cover (its manifest and arrays; datasets stay)",
+)
+def delete_cover(cover_id: CoverId, state: State) -> Response:
+    """204 when deleted; 409 while a queued or running job adds points to it."""
+    state.store.delete_cover(cover_id)
+    return Response(status_code=204)
 
 
 @router.post(

@@ -321,3 +321,65 @@ def test_inline_centres_are_verified_against_the_data(
 def test_unparsable_manifest_url_names_the_option() -> None:
     with pytest.raises(ValueError, match=r"--manifest 'http://\[::1'"):
         load_manifest("http://[::1")
+
+
+def test_auto_says_where_the_data_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The training client finds MNIST with covering.data's loader: COVERING_MNIST_DIR, then the
+    cache; ``auto`` falls back to digits (saying why) when MNIST cannot be downloaded."""
+    monkeypatch.delenv("COVERING_MNIST_DIR", raising=False)
+    monkeypatch.setenv("COVERING_DATA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COVERING_MNIST_MIRRORS", "")  # downloads off
+    data = load_data("auto")
+    assert data.name == "digits" and "MNIST is unavailable" in data.origin
+    assert "COVERING_MNIST_MIRRORS is empty" in data.origin
+    assert load_data("digits").origin == "scikit-learn's 8x8 digits"
+    with pytest.raises(ValueError, match="could not get MNIST"):
+        load_data("mnist")
+    cache = tmp_path / "home" / "mnist"
+    cache.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", 12), ("t10k", 6)):
+        _idx_gz(cache / f"{split}-images-idx3-ubyte.gz", np.full((n, 4, 4), 200))
+        _idx_gz(cache / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 3)
+    data = load_data("auto")
+    assert data.name == "mnist" and data.X_train.shape == (12, 16)
+    assert data.origin == f"MNIST from the cache {cache.resolve()}"
+    monkeypatch.setenv("COVERING_MNIST_DIR", str(cache))
+    assert load_data("mnist").origin == f"MNIST from COVERING_MNIST_DIR={cache}"
+
+
+def test_demo_says_where_its_data_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``covering demo`` names its data first: MNIST and where from, or digits and why."""
+    from clients.train import experiment
+    from clients.train.demo import run_demo
+
+    def fake_run_one(data, method, budget, cfg, progress=True):  # the training is not tested here
+        return {
+            "n_train": 10 * budget,
+            "cover_radius": 1.0,
+            "max_weight": 3,
+            "clean_acc_full_test": 0.5,
+            "robust_acc": {"linf 0.1": 0.4},
+            "seconds": 0.0,
+        }
+
+    monkeypatch.setattr(experiment, "run_one", fake_run_one)
+    monkeypatch.delenv("COVERING_MNIST_DIR", raising=False)
+    monkeypatch.setenv("COVERING_DATA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COVERING_MNIST_MIRRORS", "")
+    lines: list[str] = []
+    run_demo("auto", budget=2, progress=False, echo=lines.append)
+    assert lines[0].startswith("data: scikit-learn's 8x8 digits (MNIST is unavailable: ")
+    assert lines[1].startswith("demo on digits")
+    d = tmp_path / "mnist"
+    d.mkdir()
+    for split, n in (("train", 12), ("t10k", 6)):
+        _idx_gz(d / f"{split}-images-idx3-ubyte.gz", np.full((n, 4, 4), 200))
+        _idx_gz(d / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 3)
+    monkeypatch.setenv("COVERING_MNIST_DIR", str(d))
+    lines.clear()
+    run_demo("auto", budget=2, progress=False, echo=lines.append)
+    assert lines[0] == f"data: MNIST from COVERING_MNIST_DIR={d}"
