@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check covering service clients tests bench
 	$(VENV)/bin/ruff format --check covering service clients tests bench
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 	$(VENV)/bin/pytest -q
 
 test-fast: $(STAMP)
@@ -39,7 +39,7 @@ typecheck: $(STAMP)
 
 # the documentation site (mkdocs.yml, docs/) into site/; --strict: a broken link or reference fails
 docs: $(STAMP)
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 bench: $(STAMP)
 	$(VENV)/bin/covering bench --json bench/results/latest.json
