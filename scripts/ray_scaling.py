@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -34,7 +35,9 @@ def main() -> None:
     args = ap.parse_args()
     X, y = load_mnist()
     X, y = X[: args.rows], y[: args.rows]
-    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, logging_level="WARNING")
+    ray.init(
+        address="local", num_cpus=args.cpus, include_dashboard=False, logging_level=logging.WARNING
+    )
     t = time.perf_counter()
     ref = covering.cover(X, y, eta=args.eta, method="greedy", lower_bound=False)
     ref_s = time.perf_counter() - t
