@@ -320,7 +320,7 @@ def cover(
     metric : {"l2", "linf", "cosine"}
         ``cosine`` is ``1 - cos(x, c)``.
     method : {"auto", "greedy", "net", "milp", "kcenter"}
-        See the README ("Methods"). ``auto``: greedy with a proven lower bound, then a
+        See docs/engine.md ("Methods"). ``auto``: greedy with a proven lower bound, then a
         time-limited MILP polish (warm-started) on classes small enough; ``kcenter`` in budget
         mode.
     backend : {"auto", "cpu", "gpu"}

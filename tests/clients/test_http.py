@@ -224,6 +224,7 @@ def test_unreachable_server_is_a_service_error_after_retries() -> None:
     assert e.value.status == 0
 
 
+@pytest.mark.slow  # a subprocess
 def test_clients_package_does_not_import_torch() -> None:
     code = "import sys, clients; assert 'torch' not in sys.modules; print(clients.__all__)"
     out = subprocess.run(

@@ -70,6 +70,7 @@ def test_runner_records_and_covers(tmp_path: Path) -> None:
     np.testing.assert_array_equal(ds.y, y)
 
 
+@pytest.mark.slow  # a subprocess
 def test_runner_subprocess_json(tmp_path: Path) -> None:
     recs = run_cases([Case("t", "mix", "greedy", 2.9, 2000, 8)], tmp_path, isolate=True)
     assert len(recs) == 1 and set(recs[0]) - {"suite"} == KEYS

@@ -30,6 +30,7 @@ def test_chunks_stay_valid_and_refine():
     assert b.cover().n == 1300
 
 
+@pytest.mark.slow  # real MNIST when the files are present
 def test_refine_close_to_one_shot_on_real_data():
     X, y = load_dataset("auto", "train")
     X, y = X[:6000], y[:6000]

@@ -99,6 +99,7 @@ def test_errors_are_one_line_exit_2(files, args, needle, capsys):
     assert not [p for p in files.iterdir() if p.name.endswith(".tmp")]  # nothing half-written
 
 
+@pytest.mark.slow  # a subprocess
 def test_error_in_a_real_process_has_no_traceback(files):
     proc = subprocess.run(
         [

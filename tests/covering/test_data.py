@@ -76,6 +76,7 @@ def test_checksum_mismatch(tmp_path):
         load_mnist(tmp_path)
 
 
+@pytest.mark.slow  # real MNIST when the files are present
 def test_bundled_mnist_or_digits():
     X, y = load_dataset("auto")
     assert X.ndim == 2 and X.shape[0] == y.shape[0] and X.min() >= 0 and X.max() <= 1

@@ -20,7 +20,9 @@ from covering.cli import main  # noqa: E402
 from covering.distributed import _Reader, _Shard, _verify_sharded, comm_stats, cover_shards  # noqa: E402
 from covering.result import Cover, CoverError  # noqa: E402
 
-pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
+# every test here runs under a local Ray instance (worker processes) started for the module, on
+# real MNIST rows when the files are present
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(300)]
 
 ETA = 7.0  # MNIST pixels in [0, 1]: ~600 centres for 4,000 rows
 N = 4000

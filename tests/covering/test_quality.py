@@ -9,6 +9,8 @@ import pytest
 import covering
 from covering.data import default_mnist_dir, load_dataset
 
+pytestmark = pytest.mark.slow  # real MNIST when the files are present
+
 
 @pytest.mark.parametrize("eta", [5.0, 6.0])
 def test_greedy_within_ten_percent_of_lp_bound(eta):

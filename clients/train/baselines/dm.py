@@ -1,7 +1,7 @@
 """Distribution matching (DM, Zhao & Bilen 2023): learn ``ipc`` synthetic images per class so
 that their mean embedding matches the real class mean under randomly initialised ConvNets.
 
-Simplifications against the paper (documented in docs/train.md): no differentiable siamese
+Simplifications against the paper (documented in docs/training.md): no differentiable siamese
 augmentation, fewer iterations, and synthetic pixels are clamped to [0, 1] after every step so
 that they stay valid inputs for adversarial training.
 """

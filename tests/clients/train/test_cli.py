@@ -150,6 +150,7 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # a subprocess
 def test_missing_torch_is_a_clear_error() -> None:
     code = (
         "import sys; sys.modules['torch'] = None\n"
@@ -161,6 +162,7 @@ def test_missing_torch_is_a_clear_error() -> None:
     assert "install covering[train]" in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow  # a subprocess
 def test_register_does_not_import_torch() -> None:
     p = _run(
         "import sys, typer\nfrom clients.train.cli import register\n"
