@@ -544,6 +544,11 @@ def load_curve(stem: Path) -> list[dict[str, Any]]:
     return load_records(_paths(stem)[0], curve_problem)
 
 
+def _radius(name: str) -> float:
+    """The radius of an attack name such as ``pgd-linf-0.3``."""
+    return float(name.rsplit("-", 1)[1])
+
+
 def curve_header(cfg: CurveConfig) -> str:
     """The Markdown file's preamble: the recipe every run shares."""
     attacks = ", ".join(f"{a} {e:g}" for a, e in cfg.attacks)
@@ -566,9 +571,12 @@ def curve_header(cfg: CurveConfig) -> str:
     )
 
 
-def write_curve(records: list[dict[str, Any]], stem: Path, cfg: CurveConfig) -> None:
+def write_curve(
+    records: list[dict[str, Any]], stem: Path, cfg: CurveConfig, *, plots: bool = True
+) -> None:
     """``<stem>.json``, ``<stem>.md`` (tables) and the plots ``<stem>-linf.png`` /
-    ``<stem>-l2.png`` (PGD L-inf 0.3 / L2 1.5 against fraction and cost)."""
+    ``<stem>-l2.png`` (PGD L-inf 0.3 / L2 1.5, or the largest radius of the norm evaluated,
+    against fraction and cost)."""
     from covering.io import write_bytes_atomic
 
     header = curve_header(cfg)
@@ -578,11 +586,13 @@ def write_curve(records: list[dict[str, Any]], stem: Path, cfg: CurveConfig) -> 
     metrics = ("clean", "pgd-linf-0.3", "pgd-l2-1.5")
     aa = sorted({k for r in records for k in (r.get("autoattack_acc") or {})})
     write_bytes_atomic(md_path, (header + curve_table(records, (*metrics, *aa))).encode())
+    if not plots:
+        return
     names = {k for r in records for k in r["robust_acc"]}
-    if "pgd-linf-0.3" in names:
-        plot_curve(records, "pgd-linf-0.3", linf)
-    if "pgd-l2-1.5" in names:
-        plot_curve(records, "pgd-l2-1.5", l2)
+    for path, norm, prefer in ((linf, "linf", "pgd-linf-0.3"), (l2, "l2", "pgd-l2-1.5")):
+        mine = sorted((n for n in names if n.startswith(f"pgd-{norm}-")), key=_radius)
+        if mine:
+            plot_curve(records, prefer if prefer in mine else mine[-1], path)
 
 
 def _check_recipe(records: list[dict[str, Any]], cfg: CurveConfig, path: Path) -> None:
@@ -636,7 +646,7 @@ def run_curve(
             records = load_curve(stem)
             if not any(curve_key(r) == key for r in records):
                 records.append(rec)
-                write_curve(records, stem, cfg)
+                write_curve(records, stem, cfg, plots=False)  # the plots once, at the end
         echo(
             f"{p.label():40s} n={rec['n_train']:6d} steps={rec['steps']:4d} "
             f"clean={rec['clean_acc']:.3f} "

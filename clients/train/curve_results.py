@@ -252,7 +252,8 @@ def plot_curve(records: list[dict[str, Any]], metric: str, path: Path) -> None:
             axes[row][col].set_ylabel(f"{metric} accuracy %")
             axes[row][col].set_title(f"regime: {regime}")
             axes[row][col].grid(alpha=0.3)
-            axes[row][col].legend(fontsize=7)
+            if axes[row][col].get_legend_handles_labels()[0]:
+                axes[row][col].legend(fontsize=7)
     fig.tight_layout()
     import io
 
