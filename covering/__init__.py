@@ -6,6 +6,8 @@ Public API::
     verify(X, cover, labels=None)            # raises CoverError unless valid
     CoverBuilder(dim, eta, metric="l2")      # incremental covers
     Manifest.from_cover(cover)               # the JSON contract
+    eta_for_size(X, labels, size) -> Cover   # a radius-mode cover with exactly `size` centres
+    size_curve(X, labels, etas) -> SizeCurve # greedy cover size against eta
     fingerprint(array) -> "sha256:..."
 """
 
@@ -18,6 +20,7 @@ from covering.builder import CoverBuilder
 from covering.fingerprint import fingerprint
 from covering.manifest import Manifest
 from covering.result import Cover, CoverError
+from covering.sizing import SizeCurve, eta_for_size, size_curve
 from covering.verify import verify, verify_centres
 
 __all__ = [
@@ -25,9 +28,12 @@ __all__ = [
     "CoverBuilder",
     "CoverError",
     "Manifest",
+    "SizeCurve",
     "__version__",
     "cover",
+    "eta_for_size",
     "fingerprint",
+    "size_curve",
     "verify",
     "verify_centres",
 ]

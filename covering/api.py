@@ -8,7 +8,7 @@ import math
 import mmap
 import numbers
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from covering.verify import assigned_distances, verify
 __all__ = [
     "BACKENDS",
     "METHODS",
+    "assemble_cover",
     "cover",
     "split_budget",
     "validate_X",
@@ -434,42 +435,104 @@ def cover(
             base += rows.shape[0]
             del Z
         indices = np.sort(np.concatenate(centre_rows))
-        assignment = np.searchsorted(indices, centre_of).astype(np.int64)
         report("verify", 0, n)
         dist = assigned_distances(Xv, centre_of, metric)
         release_pages(Xv)
         report("verify", n, n)
     finally:
         report.close()
-    radius = float(dist.max())
-    weights = np.bincount(assignment, minlength=indices.shape[0]).astype(np.int64)
     lb_total = None if any(b is None for b in lbs) else int(sum(b for b in lbs if b is not None))
     opt = None if any(o is None for o in optimal) else all(bool(o) for o in optimal)
+    return assemble_cover(
+        Xv,
+        y,
+        indices,
+        centre_of,
+        dist=dist,
+        eta=e,
+        k=kk,
+        metric=metric,
+        method="greedy+milp" if "greedy+milp" in used else (used.pop() if used else method),
+        lower_bound=lb_total,
+        optimal=opt,
+        labels_fingerprint=None if labels is None else fingerprint(np.asarray(labels)),
+        backend=resolved_backend,
+        seed=int(seed),
+        notes=notes,
+        t0=t0,
+    )
+
+
+def assemble_cover(
+    X: np.ndarray,
+    y: np.ndarray | None,
+    indices: np.ndarray,
+    centre_of: np.ndarray,
+    *,
+    eta: float | None,
+    k: int | None,
+    metric: str,
+    method: str,
+    lower_bound: int | None,
+    optimal: bool | None,
+    labels_fingerprint: str | None,
+    backend: str,
+    seed: int,
+    notes: list[str],
+    t0: float,
+    dist: np.ndarray | None = None,
+) -> Cover:
+    """The verified :class:`Cover` of centres ``indices`` (sorted rows of ``X``) with each row
+    ``i`` assigned to row ``centre_of[i]``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d), validated
+    y : ndarray of int64, shape (n,), or None
+    indices : ndarray of int64, shape (m,), sorted, unique
+    centre_of : ndarray of int64, shape (n,), a row of ``indices`` for every row
+    eta : float or None
+        The radius asked for; None in budget mode (the achieved radius is recorded).
+    dist : ndarray of float64, shape (n,), optional
+        Exact distances of the rows to their centres, when already computed.
+
+    Raises
+    ------
+    CoverError
+        If the cover fails :func:`covering.verify` (never for the engine's own covers).
+    """
+    n, dim = X.shape
+    assignment = np.searchsorted(indices, centre_of).astype(np.int64)
+    if dist is None:
+        dist = assigned_distances(X, centre_of, metric)
+        release_pages(X)
+    radius = float(dist.max())
+    weights = np.bincount(assignment, minlength=indices.shape[0]).astype(np.int64)
     result = Cover(
         indices=indices.astype(np.int64),
         weights=weights,
         assignment=assignment,
         labels=None if y is None else y[indices],
-        eta=float(e) if e is not None else radius,
+        eta=float(eta) if eta is not None else radius,
         radius=radius,
         metric=metric,
-        method="greedy+milp" if "greedy+milp" in used else (used.pop() if used else method),
+        method=method,
         n=n,
         dim=dim,
-        lower_bound=lb_total,
-        fingerprint=_fingerprint_released(Xv),
-        labels_fingerprint=None if labels is None else fingerprint(np.asarray(labels)),
+        lower_bound=lower_bound,
+        fingerprint=_fingerprint_released(X),
+        labels_fingerprint=labels_fingerprint,
         distances=dist,
-        k=kk,
-        dtype=str(Xv.dtype),
-        backend=resolved_backend,
+        k=k,
+        dtype=str(X.dtype),
+        backend=backend,
         seed=int(seed),
         seconds=time.perf_counter() - t0,
-        optimal=opt,
+        optimal=optimal,
         notes=tuple(notes),
     )
-    verify(Xv, result, y, distances=dist)
-    object.__setattr__(result, "seconds", time.perf_counter() - t0)
+    verify(X, result, y, distances=dist)
+    result = replace(result, seconds=time.perf_counter() - t0)
     log.info("cover: %s", result.summary())
     return result
 

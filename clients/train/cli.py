@@ -159,18 +159,83 @@ def experiment_cmd(
     ] = None,
     budgets: Annotated[str | None, typer.Option(help="points per class, e.g. 10,50,100")] = None,
     methods: Annotated[
-        str | None, typer.Option(help="subset of mfc,dm,kcenter,random,full")
+        str | None,
+        typer.Option(
+            help="budgets grid: some of mfc,dm,kcenter,random,full; fractions grid: some of "
+            "mfc,random,random_matched,kcenter,dm,full"
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    seed: Annotated[int, typer.Option(help="seed (budgets grid)")] = 0,
     time_limit: Annotated[
         float | None, typer.Option(help="start no new run after this many seconds")
     ] = None,
     autoattack: Annotated[bool, typer.Option(help="AutoAttack when installed")] = True,
     progress: Annotated[bool, typer.Option(help="progress bars")] = False,
+    grid: Annotated[
+        str, typer.Option(help="budgets (points per class) or fractions (of the training set)")
+    ] = "budgets",
+    fractions: Annotated[
+        str | None, typer.Option(help="fractions grid: e.g. 0.01,0.05,0.2")
+    ] = None,
+    regimes: Annotated[str | None, typer.Option(help="fractions grid: steps,epochs")] = None,
+    seeds: Annotated[str | None, typer.Option(help="fractions grid: e.g. 0,1,2")] = None,
+    spaces: Annotated[
+        str | None, typer.Option(help="fractions grid: extra cover spaces, pca,embedding")
+    ] = None,
+    weightings: Annotated[
+        str | None, typer.Option(help="fractions grid: extra weightings, none,sampler,sqrt")
+    ] = None,
+    variant_fractions: Annotated[
+        str | None, typer.Option(help="fractions grid: where spaces/weightings run")
+    ] = None,
+    shard: Annotated[str, typer.Option(help="fractions grid: run every K-th point, I/K")] = "0/1",
+    autoattack_only: Annotated[
+        bool, typer.Option(help="fractions grid: only the AutoAttack pass on kept models")
+    ] = False,
 ) -> None:
-    """Run the grid (methods x budgets + full data); resumable."""
+    """Run an experiment grid; resumable. ``--grid budgets`` (default): methods x points per
+    class + full data. ``--grid fractions``: training sets of 1-40 % of the data, both compute
+    regimes, several seeds (see the docs' results page)."""
     _require_torch()
     from dataclasses import replace
+
+    if grid not in ("budgets", "fractions"):
+        raise ValueError(f"--grid must be budgets or fractions, got {grid!r}")
+    frac_only = {
+        "--fractions": fractions,
+        "--regimes": regimes,
+        "--seeds": seeds,
+        "--spaces": spaces,
+        "--weightings": weightings,
+        "--variant-fractions": variant_fractions,
+    }
+    if grid == "fractions":
+        if budgets is not None:
+            raise ValueError("--budgets belongs to --grid budgets; use --fractions")
+        from clients.train.curve_cli import run_fractions_grid
+
+        run_fractions_grid(
+            dataset,
+            out,
+            quick=quick,
+            methods=methods,
+            time_limit=time_limit,
+            autoattack=autoattack,
+            progress=progress,
+            shard=shard,
+            autoattack_only=autoattack_only,
+            echo=typer.echo,
+            **{k.lstrip("-").replace("-", "_"): v for k, v in frac_only.items()},
+        )
+        return
+    given = [k for k, v in frac_only.items() if v is not None]
+    if given or shard != "0/1" or autoattack_only:
+        extra = (
+            given
+            + (["--shard"] if shard != "0/1" else [])
+            + (["--autoattack-only"] if autoattack_only else [])
+        )
+        raise ValueError(f"{', '.join(extra)} belong(s) to --grid fractions")
 
     from clients.train.experiment import METHODS, grid_config, output_stem, run_experiment
 

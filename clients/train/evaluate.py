@@ -106,18 +106,27 @@ def robust_accuracy(
     restarts: int = 1,
     batch_size: int = 500,
     seed: int = 0,
+    nested: bool = False,
 ) -> dict[str, float]:
     """Accuracy under each PGD attack (name -> fraction of ``X`` still classified right).
 
-    Only examples still correct are attacked (clean errors count as failures)."""
+    Only examples still correct are attacked (clean errors count as failures). With
+    ``nested``, the radii of one norm are attacked in increasing order and an example broken
+    at a radius counts as broken at every larger one (its adversarial example lies in the
+    larger ball too), so only the survivors are attacked again: the same or a stronger
+    estimate, at a fraction of the cost."""
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, float] = {}
-    for spec in attacks:
-        hits = 0
+    alive: dict[str, torch.Tensor] = {}
+    order = sorted(attacks, key=lambda s: (s.norm, s.eps)) if nested else list(attacks)
+    for spec in order:
+        survive = torch.zeros(X.shape[0], dtype=torch.bool)
         for i in range(0, X.shape[0], batch_size):
             xb, yb = X[i : i + batch_size], y[i : i + batch_size]
             ok = _correct(model, xb, yb)
+            if nested and spec.norm in alive:
+                ok &= alive[spec.norm][i : i + batch_size]
             if ok.any():
                 adv = pgd(
                     model,
@@ -129,9 +138,12 @@ def robust_accuracy(
                     restarts=restarts,
                     generator=gen,
                 )
-                hits += int(_correct(model, adv, yb[ok]).sum())
-        out[spec.name] = hits / max(X.shape[0], 1)
-    return out
+                hit = torch.zeros_like(ok)
+                hit[ok] = _correct(model, adv, yb[ok])
+                survive[i : i + batch_size] = hit
+        alive[spec.norm] = survive
+        out[spec.name] = int(survive.sum()) / max(X.shape[0], 1)
+    return {spec.name: out[spec.name] for spec in attacks}
 
 
 def _autoattack_class() -> Any:

@@ -142,14 +142,19 @@ def _strict_number(s: str) -> float:
     return v
 
 
-def load_records(path: Path) -> list[dict[str, Any]]:
+def load_records(
+    path: Path, problem: Callable[[Any], str | None] | None = None
+) -> list[dict[str, Any]]:
     """The records in the results file ``path`` ([] when there is none).
+
+    ``problem`` checks one record (default :func:`record_problem`, the budget grid's).
 
     Raises
     ------
     ValueError
         ``path`` is not valid JSON or not a list of records as :func:`run_one` writes them.
     """
+    check = problem or record_problem
     if not path.exists():
         return []
     fix = "move it away or choose another --out"
@@ -163,9 +168,9 @@ def load_records(path: Path) -> list[dict[str, Any]]:
     if not isinstance(records, list):
         raise ValueError(f"{what}: it holds {_json_type(records)}, not a list of records; {fix}")
     for i, r in enumerate(records):
-        problem = record_problem(r)
-        if problem:
-            raise ValueError(f"{what}: record {i} {problem}; {fix}")
+        bad = check(r)
+        if bad:
+            raise ValueError(f"{what}: record {i} {bad}; {fix}")
     return records
 
 
