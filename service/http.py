@@ -45,7 +45,7 @@ _ERRORS = {
     400: "hash mismatch or malformed request",
     401: "missing or invalid bearer token",
     404: "unknown id",
-    409: "the job was cancelled",
+    409: "the job was cancelled, or the resource's state forbids the request",
     413: "body larger than COVERING_MAX_UPLOAD_BYTES",
     415: "unsupported Content-Type",
     422: "invalid content or parameters",

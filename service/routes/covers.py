@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from covering import Manifest
 from service.deps import AppState, Authorized, State
-from service.errors import InvalidContent, NotFound, UnsupportedMediaType
+from service.errors import Conflict, InvalidContent, NotFound, UnsupportedMediaType
 from service.http import (
     BINARY,
     NPY_TYPES,
@@ -139,6 +139,16 @@ def _require_json(request: Request, raw_route: str) -> None:
         )
 
 
+_POINTS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_JOB_RESPONSES,
+    409: {
+        "model": ErrorOut,
+        "description": "the rows do not fit the cover (columns, dtype, labelled or not) or "
+        "it cannot be extended (a budget-mode cover of radius 0); or the job was cancelled "
+        "while waiting (then with the job as in JobErrorOut)",
+    },
+}
+
 _COVER_QUERY = {
     "name": "params",
     "in": "query",
@@ -247,7 +257,7 @@ def get_arrays(cover_id: CoverId, state: State) -> Response:
 @router.post(
     "/covers/{cover_id}/points",
     status_code=202,
-    responses=_JOB_RESPONSES,
+    responses=_POINTS_RESPONSES,
     openapi_extra=json_body_openapi(PointsRequest.model_json_schema()),
     summary="Add uploaded rows to a cover: a job producing a new cover whose parent is {cover_id}",
 )
@@ -271,7 +281,7 @@ async def post_points(
 @router.post(
     "/covers/{cover_id}/points/npy",
     status_code=202,
-    responses=_JOB_RESPONSES,
+    responses=_POINTS_RESPONSES,
     openapi_extra=binary_body_openapi(),
     summary="Add the rows of a raw .npy body to a cover (the one-call form)",
 )
@@ -297,13 +307,15 @@ async def _submit_points(
         _check_cover_inputs(state, dataset, lab)
         new = state.store.dataset_info(dataset)
         old = state.store.dataset_info(parent.dataset)
+        # rows that do not fit this cover (they could extend another): 409, a conflict with
+        # the state of the cover, as for a cover that cannot be extended at all
         if new.shape[1] != old.shape[1] or new.dtype != old.dtype:
-            raise InvalidContent(
+            raise Conflict(
                 f"new rows are {new.dtype} with {new.shape[1]} columns, the "
                 f"cover's dataset is {old.dtype} with {old.shape[1]}"
             )
         if (parent.labels is None) != (lab is None):
-            raise InvalidContent(
+            raise Conflict(
                 "the cover is labelled: send labels"
                 if parent.labels
                 else "the cover is unlabelled: send no labels"
@@ -316,11 +328,12 @@ async def _submit_points(
 
 
 def _check_extendable(state: AppState, cover_id: str) -> None:
-    """422 before any upload for a cover that cannot be extended: new rows are added at the
-    parent's radius (``eta``, or the achieved radius of a budget-mode cover), which must be > 0."""
+    """409 before any upload for a cover that cannot be extended: new rows are added at the
+    parent's radius (``eta``, or the achieved radius of a budget-mode cover), which must be > 0.
+    A conflict with the cover's state, not a fault of the request: any rows would be refused."""
     m = Manifest.model_validate_json(state.store.manifest_path(cover_id).read_bytes())
     if m.params.eta is None and not m.stats.radius > 0:
-        raise InvalidContent(
+        raise Conflict(
             f"cover {cover_id} is a budget-mode cover of radius 0 (every row "
             "its own centre): it cannot be extended at a radius; compute a "
             "new cover of all the rows instead"

@@ -175,9 +175,9 @@ def test_add_points_checks_shape_and_labels(client, blobs) -> None:
     ).json()["cover_id"]
     wrong_dim = put(client, X[:, :3].copy())
     r = client.post(f"/covers/{parent}/points", json={"dataset": wrong_dim}, headers=AUTH)
-    assert r.status_code == 422 and "columns" in r.json()["detail"]
+    assert r.status_code == 409 and "columns" in r.json()["detail"]
     r = client.post(f"/covers/{parent}/points", json={"dataset": put(client, X[:5])}, headers=AUTH)
-    assert r.status_code == 422 and "labels" in r.json()["detail"]
+    assert r.status_code == 409 and "labels" in r.json()["detail"]
 
 
 def test_cancel_queued_and_running_jobs(make_client, blobs) -> None:
