@@ -2,6 +2,8 @@
 the training client lives in ``clients.train`` (extra ``[train]``, imports torch)."""
 
 from clients.http import (
+    FINAL_STATES,
+    JOB_STATES,
     AuthError,
     CoverClient,
     CoverServiceError,
@@ -12,6 +14,8 @@ from clients.http import (
 )
 
 __all__ = [
+    "FINAL_STATES",
+    "JOB_STATES",
     "AuthError",
     "CoverClient",
     "CoverServiceError",

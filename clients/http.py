@@ -25,6 +25,8 @@ import numpy as np
 from covering.manifest import Manifest
 
 __all__ = [
+    "FINAL_STATES",
+    "JOB_STATES",
     "AuthError",
     "CoverClient",
     "CoverServiceError",
@@ -40,6 +42,11 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _CHUNK = 1 << 20
 _NPY_TYPE = "application/x-npy"
+
+#: job states: ``queued``, ``running`` and ``cancelling`` (running, a cancel was asked) are
+#: not final; ``succeeded``, ``failed`` and ``cancelled`` are
+JOB_STATES = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 
 ArrayLike = np.ndarray | str | os.PathLike[str]
 
@@ -286,14 +293,41 @@ class CoverClient:
 
     # ------------------------------------------------------------------ jobs
     def job(self, job_id: str) -> dict[str, Any]:
-        """State of a job: ``{id, status, progress: {stage, done, total}, error, cover, ...}``."""
+        """State of a job: ``{id, status, progress: {stage, done, total}, error, cover, ...}``
+        (``status`` one of :data:`JOB_STATES`)."""
         r: dict[str, Any] = self._request("GET", f"/jobs/{job_id}", idempotent=True).json()
         return r
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
-        """Cancel a job; returns its state."""
-        r: dict[str, Any] = self._request("DELETE", f"/jobs/{job_id}", idempotent=True).json()
-        return r
+    def cancel(self, job_id: str, *, wait: float = 0.0) -> dict[str, Any]:
+        """Cancel a job; return its state.
+
+        A queued job is ``cancelled`` at once; a running one answers ``cancelling`` and
+        becomes ``cancelled`` at its next progress report (a job that ended first keeps its
+        final state). With ``wait`` > 0, wait up to that many seconds for a final state.
+
+        Parameters
+        ----------
+        job_id : str
+        wait : float
+            Seconds to wait for ``cancelling`` to become final (0: answer at once).
+
+        Returns
+        -------
+        dict
+            The job: ``status`` is ``cancelled``, ``cancelling`` (still stopping) or the final
+            state it reached before the cancel.
+        """
+        job: dict[str, Any] = self._request("DELETE", f"/jobs/{job_id}", idempotent=True).json()
+        deadline = time.monotonic() + wait
+        while job["status"] not in FINAL_STATES and (left := deadline - time.monotonic()) > 0:
+            job = self._request(
+                "GET",
+                f"/jobs/{job_id}",
+                idempotent=True,
+                params={"wait": f"{left:.3f}"},
+                read_timeout=left + self.timeout,
+            ).json()
+        return job
 
     def wait(self, job_id: str, *, timeout: float | None = None, poll: float = 20.0) -> Manifest:
         """Wait for a job (long-polling ``poll`` seconds per request); return its manifest.

@@ -369,8 +369,10 @@ def cover(
     ):
         raise ValueError(f"seed must be an integer in [0, 2**31), got {seed!r}")
     y = validate_labels(labels, n) if labels is not None else None
-    if kk is not None:
-        kk = min(kk, n)  # k >= n: every row may be its own centre (radius 0)
+    notes: list[str] = []
+    if kk is not None and kk > n:  # every row may be its own centre (radius 0)
+        notes.append(f"k={kk} is more than the {n} rows: taken as k={n}")
+        kk = n
     resolved_backend = _resolve_backend(backend)
 
     classes = (
@@ -380,22 +382,30 @@ def cover(
     )
     budgets = None
     prepared: dict[int, np.ndarray] = {}
-    notes: list[str] = []
+    report = Reporter(progress)
     if kk is not None:
         sizes = np.array([c.shape[0] for c in classes])
         budgets = split_budget(kk, sizes)  # also checks k >= number of classes
         if len(classes) > 1 and n * dim * 8 <= ALLOCATE_MAX_BYTES:
-            prepared = {ci: prepare(Xv[rows], metric) for ci, rows in enumerate(classes)}
-            budgets = allocate_budget(
-                [prepared[ci] for ci in range(len(classes))], kk, metric, seed=seed
-            )
+            try:
+                done = 0
+                for ci, rows in enumerate(classes):
+                    report("prepare", done, n)
+                    prepared[ci] = prepare(Xv[rows], metric)
+                    done += rows.shape[0]
+                report("allocate", 0, n)
+                budgets = allocate_budget(
+                    [prepared[ci] for ci in range(len(classes))], kk, metric, seed=seed
+                )
+            except BaseException:
+                report.close()
+                raise
         elif len(classes) > 1:
             notes.append(
                 "budget split in proportion to class sizes (the data is too large "
                 "to allocate it by farthest-first over all classes)"
             )
 
-    report = Reporter(progress)
     centre_rows: list[np.ndarray] = []
     centre_of = np.empty(n, dtype=np.int64)
     lbs: list[int | None] = []
@@ -407,6 +417,7 @@ def cover(
             Z = prepared.pop(ci) if ci in prepared else prepare(Xv[rows], metric)
             release_pages(Xv)
             if budgets is not None:
+                report("kcenter", base, n)  # budget mode reports per class (and may cancel)
                 c, near, _ = kcenter_cover(Z, int(budgets[ci]), metric, seed=seed)
                 res = _ClassResult(c, c[near], None, None, [], "kcenter")
                 report("solve", base + rows.shape[0], n)

@@ -67,7 +67,9 @@ def cover_cmd(
     time_limit: Annotated[float | None, typer.Option(help="MILP seconds per class")] = None,
     arrays: Annotated[bool, typer.Option(help="always write <output>.npz with assignment")] = False,
     progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
-    ray: Annotated[bool, typer.Option("--ray", help="run on a Ray cluster (extra [ray])")] = False,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="run on a Ray cluster (extra \\[ray])")
+    ] = False,
     address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
 ) -> None:
     """Compute a verified cover and write its manifest (and .npz arrays when large)."""
@@ -152,11 +154,20 @@ def verify_cmd(
     x: Annotated[Path, typer.Argument(help="embedding .npy the cover was computed on")],
     manifest: Annotated[Path, typer.Argument(help="cover manifest JSON")],
     labels: Annotated[Path | None, typer.Option(help="labels .npy")] = None,
+    arrays: Annotated[
+        Path | None,
+        typer.Option(
+            help="the cover's .npz arrays (default: <manifest stem>.npz beside the manifest, "
+            "else <cover_id>.npz there)"
+        ),
+    ] = None,
 ) -> None:
-    """Exit 0 when the cover is valid for X, 1 with the first violation otherwise."""
-    from pydantic import ValidationError
+    """Exit 0 when the cover is valid for X, 1 with the first violation otherwise.
 
-    import covering
+    With the cover's arrays (.npz, sha256 as in the manifest's payload) every row's assigned
+    centre is checked (full); without them, that every row has a centre within eta (centres
+    only). The first line printed says which check ran."""
+    from pydantic import ValidationError
 
     X = load_npy(x)
     y = load_npy(labels, mmap=False) if labels is not None else None
@@ -170,8 +181,15 @@ def verify_cmd(
         raise UsageError("the manifest's cover is unlabelled: --labels does not apply")
     if y is None and m.dataset.labels_fingerprint is not None:
         raise UsageError("the manifest's cover is labelled: pass --labels (its labels .npy)")
+    npz, why_not = find_arrays(Path(manifest), m, arrays)
+    if npz is None and m.centres is None:
+        raise UsageError(
+            f"the manifest keeps its centres in its arrays, and {why_not}: give them with "
+            "--arrays PATH (the .npz of GET /covers/<id>/arrays)"
+        )
+    typer.echo(f"full: {FULL_CHECK} ({npz})" if npz else f"centres only: {why_not}")
     try:
-        _verify_manifest(X, y, m, Path(manifest).parent, covering)
+        _verify_manifest(X, y, m, npz)
     except CoverError as exc:
         typer.echo(f"invalid: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -181,9 +199,45 @@ def verify_cmd(
     )
 
 
-def _verify_manifest(
-    X: np.ndarray, y: np.ndarray | None, m: Manifest, base: Path, covering: object
-) -> None:
+#: what ``verify`` checks with the arrays (without them: that each row has a centre in reach)
+FULL_CHECK = "assignment, weights, labels, radius"
+
+
+def find_arrays(manifest: Path, m: Manifest, given: Path | None) -> tuple[Path | None, str]:
+    """The ``.npz`` arrays ``verify`` checks for ``manifest``, or None and why there are none.
+
+    ``given`` (``--arrays``) must exist. Otherwise, beside the manifest and in this order:
+    ``<manifest stem>.npz`` (what ``covering cover -o NAME.json`` writes, and the name the
+    README saves a downloaded cover under), ``<cover_id>.npz`` (the name the service gives the
+    download) and the payload URL's file name when it is a ``.npz`` name (a manifest renamed
+    after ``covering cover`` wrote it). The first that exists is used, whatever its content:
+    its sha256 must then be the manifest's (a stale or altered file is an invalid cover, not a
+    reason to fall back to a weaker check). A manifest without a payload has no arrays.
+    """
+    if given is not None:
+        if not given.is_file():
+            raise UsageError(f"--arrays {given}: no such file")
+        if m.payload is None:
+            raise UsageError(
+                f"--arrays {given}: the manifest names no payload (no sha256 to check the "
+                "arrays against)"
+            )
+        return given, ""
+    if m.payload is None:
+        return None, "the manifest names no arrays (no payload)"
+    base = manifest.parent
+    names = [manifest.with_suffix(".npz").name, f"{m.cover_id}.npz"]
+    url_name = m.payload.url.rsplit("/", 1)[-1]
+    if url_name.endswith(".npz"):
+        names.append(url_name)
+    names = list(dict.fromkeys(names))
+    for name in names:
+        if (base / name).is_file():
+            return base / name, ""
+    return None, f"no arrays found (looked for {', '.join(str(base / n) for n in names)})"
+
+
+def _verify_manifest(X: np.ndarray, y: np.ndarray | None, m: Manifest, npz: Path | None) -> None:
     from covering import fingerprint, verify, verify_centres
 
     if (X.shape[0], X.shape[1] if X.ndim == 2 else -1) != (m.dataset.n, m.dataset.dim):
@@ -199,22 +253,46 @@ def _verify_manifest(
             "the labels' fingerprint differs from the manifest's dataset.labels_fingerprint"
         )
     eta = m.params.eta if m.params.eta is not None else m.stats.radius
-    arrays: dict[str, np.ndarray] | None = None
-    if m.payload is not None:
-        npz = base / Path(m.payload.url).name
-        if npz.is_file():
-            if hashlib.sha256(npz.read_bytes()).hexdigest() != m.payload.sha256:
-                raise CoverError(f"{npz}: sha256 differs from the manifest's payload")
+    if npz is not None:
+        assert m.payload is not None
+        h = hashlib.sha256()
+        with npz.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() != m.payload.sha256:
+            raise CoverError(
+                f"{npz}: sha256 {h.hexdigest()} differs from the manifest's payload "
+                f"{m.payload.sha256} (these are not the arrays the manifest describes)"
+            )
+        try:
             arrays = read_npz(npz)
-    if arrays is not None and "assignment" in arrays:
-        verify(X, m.to_cover(arrays), y)
+            cov = m.to_cover(arrays)
+        except (ValueError, OSError) as exc:
+            raise CoverError(f"{npz}: unreadable cover arrays: {one_line(exc)}") from None
+        _same_centres(m, cov)
+        verify(X, cov, y)
         return
-    if m.centres is None:
-        raise CoverError("the manifest's centres are in a payload that is not beside it")
     arr = m.arrays()
     if int(arr["weights"].sum()) != X.shape[0]:
         raise CoverError("weights do not sum to n")
     verify_centres(X, arr["indices"], float(eta), m.params.metric, y, arr.get("labels"))
+
+
+def _same_centres(m: Manifest, cov: Cover) -> None:
+    """The arrays describe the manifest's cover: its size and its inline centres, if any."""
+    if cov.size != m.stats.size:
+        raise CoverError(f"the arrays hold {cov.size} centres, the manifest {m.stats.size}")
+    if m.centres is None:
+        return
+    inline = m.arrays()
+    for key in ("indices", "weights", "labels"):
+        got, want = getattr(cov, key), inline.get(key)
+        if got is None or want is None:
+            same = got is None and want is None
+        else:
+            same = np.array_equal(np.asarray(got), want)
+        if not same:
+            raise CoverError(f"the arrays' {key} differ from the manifest's centres.{key}")
 
 
 @app.command("bench")

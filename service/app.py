@@ -13,15 +13,16 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 import covering
 from service.deps import AppState, Authorized
+from service.docs import install_docs
 from service.errors import ServiceError
+from service.http import allowed_methods
 from service.metrics import Metrics
 from service.routes import covers, datasets, jobs, system
 from service.settings import Settings
@@ -58,11 +59,12 @@ def _install_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": _clean_errors(exc.errors())}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(allowed_methods(req.scope))
         return JSONResponse(
-            {"detail": str(exc.detail)},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            {"detail": str(exc.detail)}, status_code=exc.status_code, headers=headers or None
         )
 
     @app.exception_handler(ClientDisconnect)
@@ -95,7 +97,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     settings = settings or Settings()
     settings.check_startable()
-    store = Store(settings.data_dir)
+    store = Store(settings.data_dir)  # holds the data directory's lock until closed
+    try:
+        return _build(settings, store)
+    except BaseException:
+        store.close()  # a failed start must not keep the data directory locked
+        raise
+
+
+def _build(settings: Settings, store: Store) -> FastAPI:
+    """The app around an open ``store`` (see :func:`create_app`)."""
     metrics = Metrics(lambda: store.count_jobs("queued"))
     notifier = Notifier()
     worker = Worker(store, settings, metrics, notifier)
@@ -123,7 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=covering.__version__,
         summary="Minimal finite covers of embeddings, as a service",
         lifespan=lifespan,
-        # served below behind the token: every route but /healthz needs it (ARCHITECTURE.md)
+        # the schema is served below behind the token: every route but /healthz needs it
+        # (ARCHITECTURE.md); the /docs page needs none and asks for the token
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -133,10 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def openapi_json() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @app.get("/docs", include_in_schema=False, dependencies=[Authorized])
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="covering")
-
+    install_docs(app)  # /docs asks for the token (service/docs.py)
     app.state.covering = state
     _install_handlers(app)
     for r in (system.router, datasets.router, covers.router, jobs.router):

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
+from starlette.routing import Match, Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from service.deps import AppState
-from service.errors import PayloadTooLarge, UnsupportedMediaType
+from service.errors import HashMismatch, PayloadTooLarge, UnsupportedMediaType
 from service.models import FINAL_STATES, JobRow
 from service.npy import DatasetInfo
 from service.schemas import ErrorOut, JobErrorOut, JobOut, job_out
@@ -19,24 +23,29 @@ from service.schemas import ErrorOut, JobErrorOut, JobOut, job_out
 __all__ = [
     "BINARY",
     "NPY_TYPES",
+    "allowed_methods",
     "binary_body_openapi",
+    "check_known_body",
     "error_responses",
     "finished_or_accepted",
     "ingest_body",
+    "json_body_openapi",
     "media_type",
     "read_json_body",
+    "require_npy",
     "wait_for_job",
 ]
 
 NPY_TYPES = ("application/x-npy", "application/octet-stream")
 BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
 _JSON_LIMIT = 1 << 20
+_HASH_BATCH = 8 << 20
 
 _ERRORS = {
     400: "hash mismatch or malformed request",
     401: "missing or invalid bearer token",
     404: "unknown id",
-    409: "the job was cancelled",
+    409: "the job was cancelled, or the resource's state forbids the request",
     413: "body larger than COVERING_MAX_UPLOAD_BYTES",
     415: "unsupported Content-Type",
     422: "invalid content or parameters",
@@ -48,16 +57,55 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorOut, "description": _ERRORS[c]} for c in codes}
 
 
-def binary_body_openapi(json_schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``openapi_extra`` documenting a raw ``.npy`` request body (and optionally a JSON one)."""
+def binary_body_openapi() -> dict[str, Any]:
+    """``openapi_extra`` documenting a raw ``.npy`` request body."""
     content: dict[str, Any] = {t: {"schema": BINARY} for t in NPY_TYPES}
-    if json_schema is not None:
-        content = {"application/json": {"schema": json_schema}, **content}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def json_body_openapi(json_schema: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON request body (read by the route itself)."""
+    content = {"application/json": {"schema": json_schema}}
     return {"requestBody": {"required": True, "content": content}}
 
 
 def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(scope: Scope) -> list[str]:
+    """Every method some route of the app serves at the request's path (for ``Allow``).
+
+    Starlette's own 405 names only the methods of the first route whose path matched; a path
+    served by several routes (``PUT`` and ``GET /datasets/{sha256}``) needs all of them. Each
+    method is asked of the app's routes as a request of that method would be routed (static
+    files serve ``GET`` and ``HEAD``).
+    """
+    # a Mount routing the request set the scope's root_path to its own prefix: route anew
+    scope = {**scope, "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
+    methods: set[str] = set()
+    for route in scope["app"].router.routes:
+        if isinstance(route, Mount) and isinstance(route.app, StaticFiles):
+            if route.matches(scope)[0] is not Match.NONE:
+                methods.update(("GET", "HEAD"))
+            continue
+        for method in _METHODS:
+            if route.matches({**scope, "method": method})[0] is Match.FULL:
+                methods.add(method)
+    return sorted(methods)
+
+
+def require_npy(request: Request) -> None:
+    """415 unless the request's body is declared a raw ``.npy`` file."""
+    mt = media_type(request)
+    if mt not in NPY_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type {mt or '(none)'!r} is not accepted: send a .npy file as "
+            f"{' or '.join(NPY_TYPES)}"
+        )
 
 
 def _declared_length(request: Request) -> int | None:
@@ -74,12 +122,7 @@ async def ingest_body(
     request: Request, state: AppState, expected_sha: str | None = None
 ) -> tuple[DatasetInfo, bool]:
     """Stream a raw ``.npy`` body into the store (415 for other media types)."""
-    mt = media_type(request)
-    if mt not in NPY_TYPES:
-        raise UnsupportedMediaType(
-            f"Content-Type {mt or '(none)'!r} is not accepted: send a .npy file as "
-            f"{' or '.join(NPY_TYPES)}"
-        )
+    require_npy(request)
     info, created = await state.store.ingest(
         request.stream(),
         max_bytes=state.settings.max_upload_bytes,
@@ -89,6 +132,38 @@ async def ingest_body(
     if created:
         state.metrics.upload_bytes.inc(info.nbytes)
     return info, created
+
+
+async def check_known_body(request: Request, state: AppState, expected_sha: str) -> None:
+    """Check an upload of a dataset the store already has without storing it again.
+
+    The same checks as a first upload, in the same order: 415 for another media type, 413
+    above the size limit, 400 unless the body's sha256 is ``expected_sha`` (the body is only
+    hashed: a known file is not rewritten).
+    """
+    require_npy(request)
+    limit = state.settings.max_upload_bytes
+    declared = _declared_length(request)
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    h = hashlib.sha256()
+    size = 0
+    pending: list[bytes] = []
+    buffered = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+        pending.append(chunk)
+        buffered += len(chunk)
+        if buffered >= _HASH_BATCH:
+            await asyncio.to_thread(h.update, b"".join(pending))
+            pending, buffered = [], 0
+    if pending:
+        await asyncio.to_thread(h.update, b"".join(pending))
+    sha = h.hexdigest()
+    if sha != expected_sha:
+        raise HashMismatch(f"body sha256 is {sha}, the URL names {expected_sha}")
 
 
 async def read_json_body(request: Request) -> bytes:

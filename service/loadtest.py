@@ -1,4 +1,5 @@
-"""A bounded loopback load test: concurrent clients posting small one-call cover requests.
+"""A bounded loopback load test: concurrent clients posting small one-call cover requests
+(``POST /cover/npy``).
 
 Run against a live server::
 
@@ -45,7 +46,7 @@ def _one(http: httpx.Client, X: np.ndarray, eta: float) -> str | None:
     buf = io.BytesIO()
     np.save(buf, X, allow_pickle=False)
     r = http.post(
-        "/cover",
+        "/cover/npy",
         params={"eta": eta, "wait": 120},
         content=buf.getvalue(),
         headers={"Content-Type": "application/x-npy"},

@@ -6,6 +6,7 @@ Layout of ``data_dir``::
     covers/<id>.json          cover manifests         covers/<id>.npz   cover arrays
     tmp/                      uploads in flight (emptied at start-up)
     covering.sqlite           jobs and covers (WAL mode)
+    covering.lock             held (flock) by the one service using the directory
 
 Every id is validated against a strict pattern before it touches a path, so no request can
 name a file outside these folders.
@@ -13,6 +14,7 @@ name a file outside these folders.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -32,6 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from service.errors import Conflict, HashMismatch, InvalidContent, NotFound, PayloadTooLarge
+from service.lock import lock_data_dir
 from service.models import FINAL_STATES, CoverRow, JobRow
 from service.npy import DatasetInfo, inspect_npy, open_npy
 
@@ -83,19 +86,33 @@ class Store:
     ----------
     data_dir : path-like
         Created if missing.
+
+    Raises
+    ------
+    service.lock.DataDirInUse
+        Another store (in this or another process) holds the directory: one service per
+        data directory. The lock is released by :meth:`close` or when the process ends.
     """
 
     def __init__(self, data_dir: str | Path) -> None:
         self.root = Path(data_dir).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        # first: a second server must not touch the files (it would empty tmp/ of the
+        # first one's uploads in flight and run its jobs a second time)
+        self._lock = lock_data_dir(self.root)
         self.datasets_dir = self.root / "datasets"
         self.covers_dir = self.root / "covers"
         self.tmp_dir = self.root / "tmp"
-        for d in (self.datasets_dir, self.covers_dir, self.tmp_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        for stale in self.tmp_dir.iterdir():  # uploads cut off by a crash
-            stale.unlink(missing_ok=True)
-        self.engine = self._make_engine(self.root / "covering.sqlite")
-        SQLModel.metadata.create_all(self.engine)
+        try:
+            for d in (self.datasets_dir, self.covers_dir, self.tmp_dir):
+                d.mkdir(parents=True, exist_ok=True)
+            for stale in self.tmp_dir.iterdir():  # uploads cut off by a crash
+                stale.unlink(missing_ok=True)
+            self.engine = self._make_engine(self.root / "covering.sqlite")
+            SQLModel.metadata.create_all(self.engine)
+        except BaseException:
+            self._lock.close()
+            raise
         self._claim_lock = threading.Lock()
         self._info_cache: dict[str, DatasetInfo] = {}
 
@@ -120,7 +137,10 @@ class Store:
             return str(conn.execute(text("PRAGMA journal_mode")).scalar())
 
     def close(self) -> None:
+        """Close the database and release the data directory (idempotent)."""
         self.engine.dispose()
+        with contextlib.suppress(OSError):
+            self._lock.close()  # closing the descriptor releases the flock
 
     # ------------------------------------------------------------------ datasets
     def dataset_path(self, sha: str) -> Path:
@@ -322,13 +342,21 @@ class Store:
             s.add(job)
             s.commit()
 
-    def complete_job(self, job_id: str, cover: CoverRow) -> None:
-        """Record the cover and mark its job succeeded, in one transaction (unless the job
-        already reached a final state, e.g. cancelled: then the cover is dropped)."""
+    def complete_job(self, job_id: str, cover: CoverRow) -> bool:
+        """Record the cover and mark its job succeeded, in one transaction; return True.
+
+        A job with a cancel asked (``cancelling``) ends ``cancelled`` instead, and one already
+        in a final state keeps it: the cover is then not recorded (False; the caller removes
+        its files)."""
         with self._claim_lock, Session(self.engine) as s:
             job = s.get(JobRow, job_id)
             if job is None or job.status in FINAL_STATES:
-                return
+                return False
+            if job.cancel_requested:
+                job.status, job.error, job.finished_at = "cancelled", "cancelled", time.time()
+                s.add(job)
+                s.commit()
+                return False
             existing = s.get(CoverRow, cover.id)
             if existing is not None:
                 s.delete(existing)
@@ -341,6 +369,7 @@ class Store:
             job.done = job.total = cover.n
             s.add(job)
             s.commit()
+            return True
 
     def request_cancel(self, job_id: str) -> JobRow:
         """Cancel a queued job now; flag a running one (the worker stops it)."""

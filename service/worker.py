@@ -161,8 +161,12 @@ class Worker:
             self._delay(report)
             run = run_cover if job.kind == "cover" else run_add_points
             row = run(self.store, self.settings, job, report)
-            self.store.complete_job(job.id, row)
-            status = "succeeded"
+            if self.store.complete_job(job.id, row):
+                status = "succeeded"
+            else:  # cancelled after its last progress report: the cover is not kept
+                for path in (self.store.manifest_path(row.id), self.store.arrays_path(row.id)):
+                    path.unlink(missing_ok=True)
+                status, error = "cancelled", "cancelled"
         except JobCancelled:
             status, error = "cancelled", "cancelled"
         except _ShuttingDown:

@@ -81,7 +81,7 @@ def train_cmd(
     ] = "linf:0.1,0.2,0.3;l2:1,1.5,2",
     pgd_steps: Annotated[int, typer.Option(help="PGD steps in evaluation")] = 20,
     restarts: Annotated[int, typer.Option(help="PGD restarts in evaluation")] = 1,
-    autoattack: Annotated[bool, typer.Option(help="also AutoAttack (extra [eval])")] = False,
+    autoattack: Annotated[bool, typer.Option(help="also AutoAttack (extra \\[eval])")] = False,
     bound: Annotated[bool, typer.Option(help="report the cover bound")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the result")] = None,
     progress: Annotated[bool, typer.Option(help="progress bars")] = True,

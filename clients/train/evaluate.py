@@ -260,7 +260,7 @@ def cover_bound(
     steps: int = 20,
     restarts: int = 1,
     seed: int = 0,
-) -> dict[str, float]:
+) -> dict[str, float | bool]:
     """The cover bound for a trained model.
 
     For a cover of radius ``eta`` (in the attack norm, or L2 for an L-inf attack, since
@@ -271,7 +271,7 @@ def cover_bound(
     Returns
     -------
     dict with ``cover_loss`` (weighted, radius eps+eta), ``full_loss`` (mean over ``X``, radius
-    eps), ``eps``, ``eta``, ``holds`` (1.0 when cover_loss >= full_loss).
+    eps), ``eps``, ``eta``, ``holds`` (bool: cover_loss >= full_loss).
     """
     cl = mean_adv_loss(
         model,
@@ -287,7 +287,7 @@ def cover_bound(
     fl = mean_adv_loss(
         model, X, y, None, eps=eps, norm=norm, steps=steps, restarts=restarts, seed=seed
     )
-    return {"cover_loss": cl, "full_loss": fl, "eps": eps, "eta": eta, "holds": float(cl >= fl)}
+    return {"cover_loss": cl, "full_loss": fl, "eps": eps, "eta": eta, "holds": bool(cl >= fl)}
 
 
 def sample_bound(
@@ -301,7 +301,7 @@ def sample_bound(
     steps: int,
     rng: np.random.Generator,
     seed: int = 0,
-) -> dict[str, float]:
+) -> dict[str, float | bool]:
     """:func:`cover_bound` for the cover ``sel`` of ``data`` (``sel.eta`` set), the full-data
     side estimated on ``n`` training rows drawn by ``rng`` without replacement."""
     from clients.train.trainer import to_images

@@ -147,7 +147,8 @@ def run_train(req: TrainRequest, echo: Callable[[str], None] = print) -> dict[st
         echo(
             f"bound: weighted cover loss at eps+eta={bound['eps'] + bound['eta']:.4g} is "
             f"{bound['cover_loss']:.4f}; full-data adversarial loss at eps={bound['eps']:g} "
-            f"(on {min(req.eval_n, len(data.y_train))} training rows) is {bound['full_loss']:.4f}"
+            f"(on {min(req.eval_n, len(data.y_train))} training rows) is "
+            f"{bound['full_loss']:.4f}: {'holds' if bound['holds'] else 'does not hold'}"
         )
     return {
         "dataset": data.name,

@@ -1,5 +1,9 @@
-"""``POST /cover`` (JSON or one-call raw ``.npy`` form), ``GET``/``DELETE /covers/{id}``,
-``GET /covers/{id}/arrays`` and ``POST /covers/{id}/points``."""
+"""``POST /cover`` (JSON) and ``POST /cover/npy`` (the one-call raw ``.npy`` form),
+``GET``/``DELETE /covers/{id}``, ``GET /covers/{id}/arrays`` and ``POST /covers/{id}/points``
+(JSON) and ``.../points/npy`` (raw).
+
+Each form is its own route so that the OpenAPI schema says exactly what is accepted: the JSON
+form reads no query parameter but ``wait``, the raw form reads its parameters from the query."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from pydantic import ValidationError
 
 from covering import Manifest
 from service.deps import AppState, Authorized, State
-from service.errors import InvalidContent, NotFound, UnsupportedMediaType
+from service.errors import Conflict, InvalidContent, NotFound, UnsupportedMediaType
 from service.http import (
     BINARY,
     NPY_TYPES,
@@ -20,11 +24,14 @@ from service.http import (
     error_responses,
     finished_or_accepted,
     ingest_body,
+    json_body_openapi,
     media_type,
     read_json_body,
+    require_npy,
     wait_for_job,
 )
-from service.models import JobRow
+from service.models import CoverRow, JobRow
+from service.npy import DatasetInfo
 from service.schemas import (
     ID_PATTERN,
     SHA_PATTERN,
@@ -33,9 +40,8 @@ from service.schemas import (
     ErrorOut,
     JobErrorOut,
     JobOut,
-    Method,
-    Metric,
     PointsRequest,
+    query_schema,
 )
 
 __all__ = ["router"]
@@ -73,12 +79,22 @@ _JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _stored(state: AppState, sha: str, field: str) -> DatasetInfo:
+    """The stored dataset a request names in ``field``; a 404 that names the field."""
+    try:
+        return state.store.dataset_info(sha)
+    except NotFound:
+        raise NotFound(
+            f"{field}: no stored dataset has sha256 {sha} (upload it first: PUT /datasets/{sha})"
+        ) from None
+
+
 def _check_cover_inputs(state: AppState, dataset: str, labels: str | None) -> None:
-    info = state.store.dataset_info(dataset)
+    info = _stored(state, dataset, "dataset")
     if info.kind != "embedding":
         raise InvalidContent(f"dataset {dataset} holds labels, not a 2-D float embedding")
     if labels is not None:
-        lab = state.store.dataset_info(labels)
+        lab = _stored(state, labels, "labels")
         if lab.kind != "labels":
             raise InvalidContent(f"labels {labels} is a 2-D embedding, not 1-D integer labels")
         if lab.shape[0] != info.shape[0]:
@@ -95,87 +111,107 @@ async def _submit(state: AppState, wait: float, **job: Any) -> Response:
     return await asyncio.to_thread(finished_or_accepted, state, row)
 
 
-def _query_params(request: Request) -> dict[str, str]:
-    return {k: v for k, v in request.query_params.items() if k != "wait"}
-
-
-def _refuse_unknown_query(request: Request, known: set[str]) -> None:
-    """422 for query parameters a route does not read (a typo would otherwise be ignored)."""
+def _query_params(request: Request, known: set[str]) -> dict[str, str]:
+    """The query without ``wait``; 422 for a parameter the route does not read (a typo would
+    otherwise be ignored) or one given twice."""
     unknown = sorted(set(request.query_params) - known - {"wait"})
     if unknown:
         raise InvalidContent(
             f"unknown query parameter(s) {unknown}: this route reads {sorted(known | {'wait'})}"
         )
+    twice = sorted(k for k in request.query_params if len(request.query_params.getlist(k)) > 1)
+    if twice:
+        raise InvalidContent(f"query parameter(s) {twice} given more than once")
+    return {k: v for k, v in request.query_params.items() if k != "wait"}
+
+
+def _require_json(request: Request, raw_route: str) -> None:
+    mt = media_type(request)
+    if mt in NPY_TYPES:
+        raise UnsupportedMediaType(
+            f"this route takes a JSON body naming uploaded datasets: send a raw .npy body "
+            f"to {raw_route}"
+        )
+    if mt != "application/json":
+        raise UnsupportedMediaType(
+            f"Content-Type {mt or '(none)'!r} is not accepted: send application/json "
+            f"(or a raw .npy body to {raw_route})"
+        )
+
+
+_POINTS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_JOB_RESPONSES,
+    409: {
+        "model": ErrorOut,
+        "description": "the rows do not fit the cover (columns, dtype, labelled or not) or "
+        "it cannot be extended (a budget-mode cover of radius 0); or the job was cancelled "
+        "while waiting (then with the job as in JobErrorOut)",
+    },
+}
+
+_COVER_QUERY = {
+    "name": "params",
+    "in": "query",
+    "required": True,
+    "style": "form",
+    "explode": True,
+    "description": "the cover's parameters, each its own query parameter "
+    "(?eta=1.5&labels=...); exactly one of eta and k",
+    "schema": query_schema(CoverParams),
+}
 
 
 @router.post(
     "/cover",
     status_code=202,
     responses=_JOB_RESPONSES,
-    openapi_extra=binary_body_openapi(CoverRequest.model_json_schema()),
-    summary="Compute a cover (JSON naming uploaded datasets, or a raw .npy body)",
+    openapi_extra=json_body_openapi(CoverRequest.model_json_schema()),
+    summary="Compute a cover of uploaded datasets (JSON body)",
 )
-async def post_cover(
-    request: Request,
-    state: State,
-    wait: Wait = 0,
-    eta: Annotated[
-        float | None, Query(gt=0, allow_inf_nan=False, description="radius (raw-body form)")
-    ] = None,
-    k: Annotated[int | None, Query(ge=1, le=1 << 40, description="budget (raw-body form)")] = None,
-    metric: Annotated[Metric, Query(description="raw-body form")] = "l2",
-    method: Annotated[Method, Query(description="raw-body form")] = "auto",
-    labels: LabelsQ = None,
-    seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    time_limit: Annotated[float | None, Query(gt=0, le=86400, allow_inf_nan=False)] = None,
-) -> Response:
-    """JSON ``{dataset, labels?, eta?, k?, metric?, method?, seed?, time_limit?}`` naming
-    uploaded datasets, or the one-call form: the embedding as a raw ``.npy`` body with the
-    parameters in the query. 202 + ``Location: /jobs/{id}``; with ``?wait=S`` the manifest
-    (200) when the job ends within S seconds."""
-    mt = media_type(request)
-    if mt == "application/json":
-        if _query_params(request):
-            raise InvalidContent(
-                "with a JSON body, parameters go in the body (only ?wait "
-                f"is read from the query; got {sorted(_query_params(request))})"
-            )
-        raw = await read_json_body(request)
-        try:
-            req = CoverRequest.model_validate_json(raw)
-        except ValidationError as exc:
-            raise InvalidContent(_pydantic_message(exc)) from None
-        dataset = req.dataset
-        params: CoverParams = req
-    elif mt in NPY_TYPES:
-        _refuse_unknown_query(
-            request, {"eta", "k", "metric", "method", "labels", "seed", "time_limit"}
-        )
-        try:
-            params = CoverParams(
-                labels=labels,
-                eta=eta,
-                k=k,
-                metric=metric,
-                method=method,
-                seed=seed,
-                time_limit=time_limit,
-            )
-        except ValidationError as exc:
-            raise InvalidContent(_pydantic_message(exc)) from None
-        if labels is not None:
-            await asyncio.to_thread(state.store.dataset_info, labels)  # 404 before the upload
-        info, _ = await ingest_body(request, state)
-        dataset = info.sha256
-    else:
-        raise UnsupportedMediaType(
-            f"Content-Type {mt or '(none)'!r} is not accepted: use "
-            "application/json or a raw .npy body "
-            f"({' or '.join(NPY_TYPES)})"
-        )
-    await asyncio.to_thread(_check_cover_inputs, state, dataset, params.labels)
+async def post_cover(request: Request, state: State, wait: Wait = 0) -> Response:
+    """JSON ``{dataset, labels?, eta | k, metric?, method?, seed?, time_limit?}`` naming
+    uploaded datasets (``PUT /datasets/{sha256}``). 202 + ``Location: /jobs/{id}``; with
+    ``?wait=S`` the manifest (200) when the job ends within S seconds. The one-call form (the
+    embedding as the body) is ``POST /cover/npy``."""
+    _require_json(request, "POST /cover/npy")
+    _query_params(request, set())
+    try:
+        req = CoverRequest.model_validate_json(await read_json_body(request))
+    except ValidationError as exc:
+        raise InvalidContent(_pydantic_message(exc)) from None
+    await asyncio.to_thread(_check_cover_inputs, state, req.dataset, req.labels)
     return await _submit(
-        state, wait, kind="cover", params=params.job_params(), dataset=dataset, labels=params.labels
+        state, wait, kind="cover", params=req.job_params(), dataset=req.dataset, labels=req.labels
+    )
+
+
+@router.post(
+    "/cover/npy",
+    status_code=202,
+    responses=_JOB_RESPONSES,
+    openapi_extra={**binary_body_openapi(), "parameters": [_COVER_QUERY]},
+    summary="Compute a cover of a raw .npy body (the one-call form)",
+)
+async def post_cover_npy(request: Request, state: State, wait: Wait = 0) -> Response:
+    """The embedding as a raw ``.npy`` body (stored as a dataset, as by ``PUT /datasets``),
+    the parameters in the query: ``?eta=1.5&labels=<sha256>`` (labels uploaded before). Answers
+    as ``POST /cover``."""
+    require_npy(request)
+    try:
+        params = CoverParams.from_query(_query_params(request, set(CoverParams.model_fields)))
+    except ValidationError as exc:
+        raise InvalidContent(_pydantic_message(exc)) from None
+    if params.labels is not None:  # 404 before the upload
+        await asyncio.to_thread(_stored, state, params.labels, "labels")
+    info, _ = await ingest_body(request, state)
+    await asyncio.to_thread(_check_cover_inputs, state, info.sha256, params.labels)
+    return await _submit(
+        state,
+        wait,
+        kind="cover",
+        params=params.job_params(),
+        dataset=info.sha256,
+        labels=params.labels,
     )
 
 
@@ -237,46 +273,65 @@ def delete_cover(cover_id: CoverId, state: State) -> Response:
 @router.post(
     "/covers/{cover_id}/points",
     status_code=202,
-    responses=_JOB_RESPONSES,
-    openapi_extra=binary_body_openapi(PointsRequest.model_json_schema()),
-    summary="Add rows to a cover: a job producing a new cover whose parent is {cover_id}",
+    responses=_POINTS_RESPONSES,
+    openapi_extra=json_body_openapi(PointsRequest.model_json_schema()),
+    summary="Add uploaded rows to a cover: a job producing a new cover whose parent is {cover_id}",
 )
 async def post_points(
-    cover_id: CoverId, request: Request, state: State, wait: Wait = 0, labels: LabelsQ = None
+    cover_id: CoverId, request: Request, state: State, wait: Wait = 0
 ) -> Response:
-    """JSON ``{dataset, labels?}`` naming uploaded rows, or a raw ``.npy`` body (labels by
-    sha256 in the query). The new cover covers the parent's rows followed by the new ones."""
+    """JSON ``{dataset, labels?}`` naming uploaded rows (and labels). The new cover covers the
+    parent's rows followed by the new ones. The one-call form is
+    ``POST /covers/{cover_id}/points/npy``."""
     parent = await asyncio.to_thread(state.store.get_cover, cover_id)
     await asyncio.to_thread(_check_extendable, state, cover_id)
-    mt = media_type(request)
-    if mt == "application/json":
-        if _query_params(request):
-            raise InvalidContent("with a JSON body, parameters go in the body")
-        try:
-            req = PointsRequest.model_validate_json(await read_json_body(request))
-        except ValidationError as exc:
-            raise InvalidContent(_pydantic_message(exc)) from None
-        dataset, lab = req.dataset, req.labels
-    elif mt in NPY_TYPES:
-        _refuse_unknown_query(request, {"labels"})
-        if labels is not None:
-            await asyncio.to_thread(state.store.dataset_info, labels)
-        info, _ = await ingest_body(request, state)
-        dataset, lab = info.sha256, labels
-    else:
-        raise UnsupportedMediaType(f"Content-Type {mt or '(none)'!r} is not accepted")
+    _require_json(request, f"POST /covers/{cover_id}/points/npy")
+    _query_params(request, set())
+    try:
+        req = PointsRequest.model_validate_json(await read_json_body(request))
+    except ValidationError as exc:
+        raise InvalidContent(_pydantic_message(exc)) from None
+    return await _submit_points(state, wait, parent, req.dataset, req.labels)
 
+
+@router.post(
+    "/covers/{cover_id}/points/npy",
+    status_code=202,
+    responses=_POINTS_RESPONSES,
+    openapi_extra=binary_body_openapi(),
+    summary="Add the rows of a raw .npy body to a cover (the one-call form)",
+)
+async def post_points_npy(
+    cover_id: CoverId, request: Request, state: State, wait: Wait = 0, labels: LabelsQ = None
+) -> Response:
+    """The new rows as a raw ``.npy`` body, their labels (uploaded before) by sha256 in the
+    query. Answers as ``POST /covers/{cover_id}/points``."""
+    parent = await asyncio.to_thread(state.store.get_cover, cover_id)
+    await asyncio.to_thread(_check_extendable, state, cover_id)
+    require_npy(request)
+    _query_params(request, {"labels"})
+    if labels is not None:  # 404 before the upload
+        await asyncio.to_thread(_stored, state, labels, "labels")
+    info, _ = await ingest_body(request, state)
+    return await _submit_points(state, wait, parent, info.sha256, labels)
+
+
+async def _submit_points(
+    state: AppState, wait: float, parent: CoverRow, dataset: str, lab: str | None
+) -> Response:
     def check() -> None:
         _check_cover_inputs(state, dataset, lab)
         new = state.store.dataset_info(dataset)
         old = state.store.dataset_info(parent.dataset)
+        # rows that do not fit this cover (they could extend another): 409, a conflict with
+        # the state of the cover, as for a cover that cannot be extended at all
         if new.shape[1] != old.shape[1] or new.dtype != old.dtype:
-            raise InvalidContent(
+            raise Conflict(
                 f"new rows are {new.dtype} with {new.shape[1]} columns, the "
                 f"cover's dataset is {old.dtype} with {old.shape[1]}"
             )
         if (parent.labels is None) != (lab is None):
-            raise InvalidContent(
+            raise Conflict(
                 "the cover is labelled: send labels"
                 if parent.labels
                 else "the cover is unlabelled: send no labels"
@@ -284,16 +339,17 @@ async def post_points(
 
     await asyncio.to_thread(check)
     return await _submit(
-        state, wait, kind="add_points", params={}, dataset=dataset, labels=lab, parent=cover_id
+        state, wait, kind="add_points", params={}, dataset=dataset, labels=lab, parent=parent.id
     )
 
 
 def _check_extendable(state: AppState, cover_id: str) -> None:
-    """422 before any upload for a cover that cannot be extended: new rows are added at the
-    parent's radius (``eta``, or the achieved radius of a budget-mode cover), which must be > 0."""
+    """409 before any upload for a cover that cannot be extended: new rows are added at the
+    parent's radius (``eta``, or the achieved radius of a budget-mode cover), which must be > 0.
+    A conflict with the cover's state, not a fault of the request: any rows would be refused."""
     m = Manifest.model_validate_json(state.store.manifest_path(cover_id).read_bytes())
     if m.params.eta is None and not m.stats.radius > 0:
-        raise InvalidContent(
+        raise Conflict(
             f"cover {cover_id} is a budget-mode cover of radius 0 (every row "
             "its own centre): it cannot be extended at a radius; compute a "
             "new cover of all the rows instead"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from service.deps import Authorized, State
-from service.http import binary_body_openapi, error_responses, ingest_body
+from service.http import binary_body_openapi, check_known_body, error_responses, ingest_body
 from service.schemas import SHA_PATTERN, DatasetOut
 
 __all__ = ["router"]
@@ -33,11 +33,15 @@ Sha = Annotated[str, Path(pattern=SHA_PATTERN, description="sha256 (hex) of the 
 async def put_dataset(sha256: Sha, request: Request, state: State) -> JSONResponse:
     """Stream the body to disk while hashing it; 400 unless its sha256 is the URL's, 422 unless
     it is a plain finite 2-D float16/32/64 or 1-D integer ``.npy``. 201 when stored, 200 when it
-    was already there (the body is then not read)."""
+    was already there (the body is then hashed, not stored again: the same 415, 413 and 400
+    answers as for a first upload)."""
     path = state.store.dataset_path(sha256)
     if await asyncio.to_thread(path.is_file):
+        await check_known_body(request, state, sha256)
         info = await asyncio.to_thread(state.store.dataset_info, sha256)
-        return JSONResponse(info.as_json(), status_code=200)
+        return JSONResponse(
+            info.as_json(), status_code=200, headers={"Location": f"/datasets/{sha256}"}
+        )
     info, created = await ingest_body(request, state, expected_sha=sha256)
     return JSONResponse(
         info.as_json(),

@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
 
 from service.deps import Authorized, State
 from service.http import error_responses, wait_for_job
@@ -47,13 +48,26 @@ async def get_job(
 @router.delete(
     "/jobs/{job_id}",
     response_model=JobOut,
-    responses=error_responses(401, 404, 422),
+    responses={
+        202: {
+            "model": JobOut,
+            "description": "the job is running: a cancel was asked (status ``cancelling``); "
+            "it ends ``cancelled`` at its next progress report",
+        },
+        **error_responses(401, 404, 422),
+    },
     summary="Cancel a job",
 )
-def cancel_job(job_id: JobId, state: State) -> JobOut:
-    """A queued job is cancelled at once; a running one stops at its next progress report.
-    Finished jobs are left as they are."""
+def cancel_job(job_id: JobId, state: State) -> JSONResponse:
+    """200: a queued job is ``cancelled`` at once (it never runs); a finished one is left as
+    it is. 202: a running job answers ``cancelling`` and stops at its next progress report
+    (``GET /jobs/{id}?wait=S`` waits for it to be ``cancelled``)."""
     job = state.store.request_cancel(job_id)
     if job.status == "running":
         state.worker.cancel(job_id)
-    return job_out(job)
+    out = job_out(job)
+    return JSONResponse(
+        out.model_dump(),
+        status_code=202 if out.status == "cancelling" else 200,
+        headers={"Location": f"/jobs/{job_id}"} if out.status == "cancelling" else None,
+    )

@@ -6,6 +6,7 @@ import hashlib
 import io
 import subprocess
 import sys
+import time
 import types
 from collections.abc import Iterator
 
@@ -15,6 +16,8 @@ import pytest
 
 import covering
 from clients import (
+    FINAL_STATES,
+    JOB_STATES,
     AuthError,
     CoverClient,
     CoverServiceError,
@@ -132,6 +135,27 @@ def test_cover_arrays_verify_and_add_points(client: CoverClient, data) -> None:
     assert client.job(job_id)["status"] == "succeeded"
     child = client.add_points(m.cover_id, X[:7] + 0.05, y[:7])
     assert child.parent == m.cover_id and child.dataset.n == 97
+
+
+def test_cancel_a_running_job(tmp_path, data) -> None:
+    """A running job answers ``cancelling``; ``cancel(wait=...)`` returns it ``cancelled``."""
+    X, _ = data
+    settings = Settings(data_dir=tmp_path / "d", api_tokens=[TOKEN], job_delay_s=30.0)
+    with thread_server(settings) as u, CoverClient(u, TOKEN, timeout=30) as c:
+        job_id = c.cover(X, eta=1.0, wait=False)
+        for _ in range(500):
+            if c.job(job_id)["status"] == "running":
+                break
+            time.sleep(0.02)
+        asked = c.cancel(job_id)
+        assert asked["status"] == "cancelling" and asked["status"] in JOB_STATES
+        t0 = time.monotonic()
+        done = c.cancel(job_id, wait=20)
+        assert done["status"] == "cancelled" and time.monotonic() - t0 < 10
+        assert done["status"] in FINAL_STATES
+        with pytest.raises(JobFailed) as e:
+            c.wait(job_id, timeout=5)
+        assert e.value.status == 409
 
 
 def test_typed_errors_carry_the_server_message(client: CoverClient, url: str, data) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -238,3 +239,123 @@ def test_huge_eta_gives_no_overflow_warning(tmp_path, capsys, metric, labelled):
     captured = capsys.readouterr()
     assert "Warning" not in captured.err and "valid:" in captured.out
     assert json.loads((tmp_path / "c.json").read_text())["stats"]["size"] == (4 if labelled else 1)
+
+
+def _service_style(files, cover, name: str = "cover"):
+    """A cover saved as the README's curl lines save a service cover: the manifest (payload URL
+    ``/covers/<id>/arrays``) as ``<name>.json`` and the arrays as ``<name>.npz``."""
+    from covering import Manifest
+    from covering.io import cover_arrays, write_npz_atomic
+
+    cid = "0123456789abcdef0123456789abcdef"
+    npz = files / f"{name}.npz"
+    sha = write_npz_atomic(npz, cover_arrays(cover))
+    m = Manifest.from_cover(
+        cover, cover_id=cid, payload_url=f"/covers/{cid}/arrays", payload_sha256=sha
+    )
+    out = files / f"{name}.json"
+    out.write_text(m.model_dump_json())
+    return out, npz, m
+
+
+def _tamper(npz, **changes) -> None:
+    from covering.io import read_npz
+
+    arrays = read_npz(npz)
+    arrays.update(changes)
+    np.savez(npz, **arrays)
+
+
+@pytest.fixture()
+def service_cover(files):
+    import covering
+
+    X = np.load(files / "X.npy")
+    y = np.load(files / "y.npy")
+    return covering.cover(X, y, eta=0.5, method="greedy")
+
+
+def test_verify_checks_the_arrays_beside_the_manifest(files, service_cover, capsys):
+    X, y = str(files / "X.npy"), str(files / "y.npy")
+    out, npz, _ = _service_style(files, service_cover)
+    assert main(["verify", X, str(out), "--labels", y]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"full: assignment, weights, labels, radius ({npz})" and "valid:" in lines[1]
+    # a tampered assignment (row 0 given to another centre, weights left): caught by sha256
+    a = service_cover.assignment.copy()
+    a[0] = (a[0] + 1) % service_cover.size
+    _tamper(npz, assignment=a)
+    assert main(["verify", X, str(out), "--labels", y]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("full:") and "sha256" in captured.err, captured
+    # ... and caught by the full check when the manifest's sha256 is made to match as well
+    mj = json.loads(out.read_text())
+    mj["payload"]["sha256"] = hashlib.sha256(npz.read_bytes()).hexdigest()
+    out.write_text(json.dumps(mj))
+    assert main(["verify", X, str(out), "--labels", y]) == 1
+    assert "weights" in capsys.readouterr().err
+
+
+def test_verify_arrays_named_by_cover_id_or_option(files, service_cover, capsys, tmp_path):
+    X, y = str(files / "X.npy"), str(files / "y.npy")
+    out, npz, m = _service_style(files, service_cover)
+    by_id = npz.rename(files / f"{m.cover_id}.npz")  # the name the service gives the download
+    assert main(["verify", X, str(out), "--labels", y]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"full: assignment, weights, labels, radius ({by_id})"
+    )
+    elsewhere = by_id.rename(tmp_path / "elsewhere.npz")
+    assert main(["verify", X, str(out), "--labels", y]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("centres only: no arrays found (looked for") and "cover.npz" in first
+    assert main(["verify", X, str(out), "--labels", y, "--arrays", str(elsewhere)]) == 0
+    assert capsys.readouterr().out.startswith("full: ")
+    assert main(["verify", X, str(out), "--labels", y, "--arrays", str(tmp_path / "no")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_verify_refuses_arrays_that_are_not_the_manifests_cover(files, service_cover, capsys):
+    X, y = str(files / "X.npy"), str(files / "y.npy")
+    out, _, _ = _service_style(files, service_cover)
+    mj = json.loads(out.read_text())
+    i = mj["centres"]["indices"]
+    moved = next(r for r in range(150) if r not in i)
+    mj["centres"]["indices"] = [moved, *i[1:]]  # inline centres that are not the arrays'
+    out.write_text(json.dumps(mj))
+    assert main(["verify", X, str(out), "--labels", y]) == 1
+    assert "centres.indices" in capsys.readouterr().err
+
+
+def test_verify_without_centres_or_arrays_is_a_usage_error(files, service_cover, capsys):
+    X, y = str(files / "X.npy"), str(files / "y.npy")
+    out, npz, _ = _service_style(files, service_cover)
+    mj = json.loads(out.read_text())
+    mj["centres"] = None  # a large cover: its centres are only in the arrays
+    out.write_text(json.dumps(mj))
+    npz.unlink()
+    assert main(["verify", X, str(out), "--labels", y]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--arrays" in err
+
+
+def test_verify_a_cover_written_without_arrays_says_centres_only(files, capsys):
+    X, out = str(files / "X.npy"), files / "c.json"
+    assert main(["cover", X, "--eta", "0.5", "--method", "greedy", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["verify", X, str(out)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "centres only: the manifest names no arrays (no payload)"
+
+
+def test_k_above_n_is_clamped_with_a_note(files, capsys):
+    out = files / "c.json"
+    assert main(["cover", str(files / "X.npy"), "--k", "1000", "-o", str(out)]) == 0
+    m = json.loads(out.read_text())
+    assert m["params"]["k"] == 150 and m["stats"]["size"] == 150
+    assert "k=1000 is more than the 150 rows: taken as k=150" in m["stats"]["notes"]
+
+
+def test_help_shows_extras_literally(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # one help line per option
+    assert main(["cover", "--help"]) == 0
+    assert "(extra [ray])" in capsys.readouterr().out  # not eaten as rich markup

@@ -111,3 +111,33 @@ def test_small_loopback_load(tmp_path: Path) -> None:
     assert res.requests == 20
     assert res.ok == 20, res.errors
     assert res.p50_ms > 0 and res.requests_per_s > 0
+
+
+def test_one_server_per_data_directory_and_a_stale_lock_does_not_block(tmp_path: Path) -> None:
+    """A second ``covering serve`` on a data directory in use exits at once (code 2, a clear
+    message) and leaves the first one's files alone; after the first is killed with SIGKILL
+    (no clean-up ran: the lock file is still there) a new server starts on it."""
+    data = tmp_path / "data"
+    port, port2 = free_port(), free_port()
+    first = start_process_server(data, port)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc=first)
+        second = start_process_server(data, port2)
+        try:
+            assert second.wait(30) == 2
+            assert second.stderr is not None
+            err = second.stderr.read().decode()
+        finally:
+            kill_process(second)
+        assert err.startswith("error: data directory") and f"process {first.pid}" in err, err
+        assert len(err.strip().splitlines()) == 1, err  # one line, no traceback
+        with CoverClient(f"http://127.0.0.1:{port}", TOKEN) as client:
+            assert client.healthz()["status"] == "ok"  # the first one still serves
+    finally:
+        kill_process(first)  # SIGKILL
+    assert first.returncode == -9 and (data / "covering.lock").is_file()
+    third = start_process_server(data, port2)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port2}", proc=third)
+    finally:
+        kill_process(third)

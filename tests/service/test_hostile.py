@@ -70,7 +70,7 @@ def test_pickle_npy_is_refused_and_never_unpickled(client, tmp_path, blobs) -> N
     _expect(
         client.put(f"/datasets/{sha(body)}", content=body, headers={**AUTH, **NPY}), 422, "object"
     )
-    _expect(client.post("/cover?eta=1", content=body, headers={**AUTH, **NPY}), 422)
+    _expect(client.post("/cover/npy?eta=1", content=body, headers={**AUTH, **NPY}), 422)
     assert not marker.exists()
     assert pickle.dumps(1)  # the pickle module is fine; the server just never used it
     assert _stored(client) == []
@@ -129,7 +129,7 @@ def test_bad_npy_is_422_and_not_kept(client, blobs, case: str) -> None:
     }
     body = bodies[case]
     _expect(client.put(f"/datasets/{sha(body)}", content=body, headers={**AUTH, **NPY}), 422)
-    _expect(client.post("/cover?eta=1&wait=1", content=body, headers={**AUTH, **NPY}), 422)
+    _expect(client.post("/cover/npy?eta=1&wait=1", content=body, headers={**AUTH, **NPY}), 422)
     assert _stored(client) == []
     assert client.get("/healthz").status_code == 200
     assert client.get(f"/datasets/{put(client, X)}", headers=AUTH).status_code == 200
@@ -144,7 +144,9 @@ def test_labels_of_the_wrong_length(client, blobs) -> None:
         "rows",
     )
     _expect(
-        client.post(f"/cover?eta=1&labels={short}", content=npy_bytes(X), headers={**AUTH, **NPY}),
+        client.post(
+            f"/cover/npy?eta=1&labels={short}", content=npy_bytes(X), headers={**AUTH, **NPY}
+        ),
         422,
         "rows",
     )
@@ -162,7 +164,7 @@ def test_body_over_the_limit_is_413_and_not_kept(make_client, blobs) -> None:
     body = npy_bytes(X)  # ~2 KB
     assert len(body) > 1024
     _expect(client.put(f"/datasets/{sha(body)}", content=body, headers={**AUTH, **NPY}), 413)
-    _expect(client.post("/cover?eta=1", content=body, headers={**AUTH, **NPY}), 413)
+    _expect(client.post("/cover/npy?eta=1", content=body, headers={**AUTH, **NPY}), 413)
 
     def chunked():  # no Content-Length: the limit is enforced while streaming
         for s in range(0, len(body), 100):
@@ -184,7 +186,7 @@ def test_wrong_content_type_is_415(client, blobs) -> None:
             415,
         )
         _expect(
-            client.post("/cover?eta=1", content=body, headers={**AUTH, "Content-Type": ct}), 415
+            client.post("/cover/npy?eta=1", content=body, headers={**AUTH, "Content-Type": ct}), 415
         )
     _expect(client.put(f"/datasets/{sha(body)}", content=body, headers=AUTH), 415)
     assert _stored(client) == []
@@ -229,7 +231,8 @@ def test_missing_or_wrong_token_is_401(client, blobs) -> None:
         ("POST", f"/covers/{'a' * 32}/points"),
         ("GET", "/metrics"),
         ("GET", "/openapi.json"),
-        ("GET", "/docs"),
+        ("POST", "/cover/npy?eta=1"),
+        ("POST", f"/covers/{'a' * 32}/points/npy"),
     ]
     for headers in (
         {},
@@ -309,10 +312,11 @@ def test_malformed_json_and_params_are_422(client, blobs) -> None:
             422,
         )
     _expect(
-        client.post("/cover?eta=1&k=2", content=npy_bytes(blobs[0]), headers={**AUTH, **NPY}), 422
+        client.post("/cover/npy?eta=1&k=2", content=npy_bytes(blobs[0]), headers={**AUTH, **NPY}),
+        422,
     )
     _expect(
-        client.post("/cover?eta=nan", content=npy_bytes(blobs[0]), headers={**AUTH, **NPY}), 422
+        client.post("/cover/npy?eta=nan", content=npy_bytes(blobs[0]), headers={**AUTH, **NPY}), 422
     )
     _expect(client.post("/cover?wait=-1", json={"dataset": ds, "eta": 1}, headers=AUTH), 422)
     _expect(client.get(f"/jobs/{'a' * 32}?wait=abc", headers=AUTH), 422)
@@ -325,13 +329,13 @@ def test_wrong_json_types_and_unknown_query_params_are_422(client, blobs) -> Non
         {"eta": "1.5"},
         {"k": "3"},
         {"k": True},
-        {"k": 2.0},
+        {"k": 2.5},  # (2.0 is the integer 2, as in JSON Schema)
         {"eta": 1.0, "seed": 2**31},
     ):
         _expect(client.post("/cover", json={"dataset": ds, **body}, headers=AUTH), 422)
     body = npy_bytes(blobs[0])
     _expect(
-        client.post("/cover?eta=1&metrc=cosine", content=body, headers={**AUTH, **NPY}),
+        client.post("/cover/npy?eta=1&metrc=cosine", content=body, headers={**AUTH, **NPY}),
         422,
         "metrc",
     )
@@ -340,7 +344,7 @@ def test_wrong_json_types_and_unknown_query_params_are_422(client, blobs) -> Non
     cid = r.json()["cover_id"]
     _expect(
         client.post(
-            f"/covers/{cid}/points?bogus=1",
+            f"/covers/{cid}/points/npy?bogus=1",
             content=npy_bytes(blobs[0][:5]),
             headers={**AUTH, **NPY},
         ),
@@ -359,6 +363,6 @@ def test_zero_radius_budget_cover_is_refused_before_extension(client, blobs) -> 
         client.post(
             f"/covers/{cid}/points?wait=30", json={"dataset": put(client, X[5:9])}, headers=AUTH
         ),
-        422,
+        409,  # a conflict with the cover's state: whatever rows are sent
         "radius 0",
     )

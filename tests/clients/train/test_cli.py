@@ -54,7 +54,20 @@ def test_train_end_to_end(
     res = json.loads(out.read_text())
     assert set(res["robust_acc"]) == {"pgd-linf-0.1", "pgd-l2-0.5"}
     assert 0 <= res["clean_acc"] <= 1 and (tmp_path / "ck.pt").is_file()
-    assert res["bound"]["cover_loss"] >= 0
+    bound = res["bound"]
+    assert bound["cover_loss"] >= 0
+    # the verdict: a JSON boolean, and said on the bound line
+    assert bound["holds"] is (bound["cover_loss"] >= bound["full_loss"])
+    (line,) = [x for x in text.splitlines() if x.startswith("bound:")]
+    assert line.endswith(": holds" if bound["holds"] else ": does not hold"), line
+
+
+def test_train_help_shows_the_eval_extra(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one help line per option
+    assert main(["train", "--help"]) == 0
+    assert "also AutoAttack (extra [eval])" in capsys.readouterr().out
 
 
 def test_train_bound_radius_and_sampler(

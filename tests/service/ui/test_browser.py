@@ -85,7 +85,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             assert r.status_code == 200, r.text
             spare = c.post("/cover?wait=120", json={**body, "eta": 3.0})
             assert spare.status_code == 200, spare.text
-            bad = c.post("/cover?wait=120", json={**body, "eta": None, "k": 2})
+            kbody = {"dataset": ds, "labels": labels, "k": 2, "method": "kcenter"}
+            bad = c.post("/cover?wait=120", json=kbody)
             assert bad.status_code == 422, bad.text  # fewer centres than classes
             yield Served(url, r.json(), spare.json()["cover_id"], bad.json()["job"]["id"])
     finally:
