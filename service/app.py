@@ -23,7 +23,7 @@ import covering
 from service.deps import AppState, Authorized
 from service.errors import ServiceError
 from service.metrics import Metrics
-from service.routes import covers, datasets, jobs, system
+from service.routes import covers, curves, datasets, jobs, system
 from service.settings import Settings
 from service.store import Store
 from service.worker import Notifier, Worker
@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.covering = state
     _install_handlers(app)
-    for r in (system.router, datasets.router, covers.router, jobs.router):
+    for r in (system.router, datasets.router, covers.router, jobs.router, curves.router):
         app.include_router(r)
     Instrumentator(registry=metrics.registry, excluded_handlers=["/metrics"]).instrument(app)
     return app

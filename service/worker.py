@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict
 
-from service.jobs import Progress, run_add_points, run_cover
+from service.jobs import Progress, run_add_points, run_cover, run_curve
 from service.metrics import Metrics
 from service.models import FINAL_STATES, JobRow
 from service.settings import Settings
@@ -159,10 +159,13 @@ class Worker:
             if job.cancel_requested:
                 raise JobCancelled()
             self._delay(report)
-            run = run_cover if job.kind == "cover" else run_add_points
-            row = run(self.store, self.settings, job, report)
-            self.store.complete_job(job.id, row)
-            status = "succeeded"
+            if job.kind == "curve":  # its JSON, no cover
+                status, error = self._run_curve(job, report)
+            else:
+                run = run_cover if job.kind == "cover" else run_add_points
+                row = run(self.store, self.settings, job, report)
+                self.store.complete_job(job.id, row)
+                status = "succeeded"
         except JobCancelled:
             status, error = "cancelled", "cancelled"
         except _ShuttingDown:
@@ -189,6 +192,13 @@ class Worker:
                 f": {error}" if error else "",
             )
         self.notifier.notify(job.id)
+
+    def _run_curve(self, job: JobRow, report: Progress) -> tuple[str, str | None]:
+        path, radii = run_curve(self.store, job, report)
+        if self.store.complete_curve(job.id, radii):
+            return "succeeded", None
+        path.unlink(missing_ok=True)  # cancelled after its last progress report
+        return "cancelled", "cancelled"
 
     def _delay(self, report: Progress) -> None:
         delay = self.settings.job_delay_s
