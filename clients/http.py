@@ -305,7 +305,10 @@ class CoverClient:
         TimeoutError
             Still not done after ``timeout`` seconds.
         """
-        return self.manifest(self._succeeded(job_id, timeout, poll)["cover"])
+        job = self._succeeded(job_id, timeout, poll)
+        if job.get("cover") is None:
+            raise ValueError(f"job {job_id} is a {job.get('kind')} job, not a cover job")
+        return self.manifest(job["cover"])
 
     def _succeeded(self, job_id: str, timeout: float | None, poll: float) -> dict[str, Any]:
         """The job once it succeeded (``JobFailed``, ``TimeoutError`` as in :meth:`wait`)."""
@@ -598,7 +601,10 @@ class CoverClient:
     ) -> dict[str, Any]:
         """Wait for a curve job; return its curve (``JobFailed``, ``TimeoutError`` as in
         :meth:`wait`)."""
-        return self.curve_result(self._succeeded(job_id, timeout, poll)["curve"])
+        job = self._succeeded(job_id, timeout, poll)
+        if job.get("curve") is None:
+            raise ValueError(f"job {job_id} is a {job.get('kind')} job, not a curve job")
+        return self.curve_result(job["curve"])
 
     def curve_result(self, curve_id: str) -> dict[str, Any]:
         """A finished curve (``GET /curves/{id}``)."""

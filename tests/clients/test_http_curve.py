@@ -47,6 +47,11 @@ def test_curve_without_wait_returns_the_job(client: CoverClient, data) -> None:
     curve = client.wait_curve(job_id, timeout=60)
     assert curve["sizes"] == covering.size_curve(X, None, [2.0]).sizes.tolist()
     assert client.job(job_id)["curve"] == curve["curve_id"]
+    with pytest.raises(ValueError, match="curve job, not a cover job"):
+        client.wait(job_id, timeout=60)
+    cover_job = client.cover(X, eta=2.0, wait=False)
+    with pytest.raises(ValueError, match="cover job, not a curve job"):
+        client.wait_curve(cover_job, timeout=60)
 
 
 def test_curve_errors_are_typed(client: CoverClient, data) -> None:
