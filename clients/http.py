@@ -339,6 +339,13 @@ class CoverClient:
         TimeoutError
             Still not done after ``timeout`` seconds.
         """
+        job = self._succeeded(job_id, timeout, poll)
+        if job.get("cover") is None:
+            raise ValueError(f"job {job_id} is a {job.get('kind')} job, not a cover job")
+        return self.manifest(job["cover"])
+
+    def _succeeded(self, job_id: str, timeout: float | None, poll: float) -> dict[str, Any]:
+        """The job once it succeeded (``JobFailed``, ``TimeoutError`` as in :meth:`wait`)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = poll if deadline is None else min(poll, deadline - time.monotonic())
@@ -351,9 +358,9 @@ class CoverClient:
                 params={"wait": f"{left:.3f}"},
                 read_timeout=left + self.timeout,
             )
-            job = r.json()
+            job: dict[str, Any] = r.json()
             if job["status"] == "succeeded":
-                return self.manifest(job["cover"])
+                return job
             if job["status"] in ("failed", "cancelled"):
                 raise JobFailed(
                     422 if job["status"] == "failed" else 409,
@@ -528,6 +535,115 @@ class CoverClient:
         if lab is not None:
             body["labels"] = lab
         return self._submit(f"/covers/{cover_id}/points", body, wait, poll)
+
+    # ------------------------------------------------------------------ curves
+    @overload
+    def curve(
+        self,
+        X: ArrayLike,
+        labels: ArrayLike | None = ...,
+        *,
+        etas: list[float] | None = ...,
+        eta_min: float | None = ...,
+        eta_max: float | None = ...,
+        num: int | None = ...,
+        metric: str = ...,
+        seed: int = ...,
+        wait: Literal[False],
+        poll: float = ...,
+    ) -> str: ...
+
+    @overload
+    def curve(
+        self,
+        X: ArrayLike,
+        labels: ArrayLike | None = ...,
+        *,
+        etas: list[float] | None = ...,
+        eta_min: float | None = ...,
+        eta_max: float | None = ...,
+        num: int | None = ...,
+        metric: str = ...,
+        seed: int = ...,
+        wait: Literal[True] | float = ...,
+        poll: float = ...,
+    ) -> dict[str, Any]: ...
+
+    def curve(
+        self,
+        X: ArrayLike,
+        labels: ArrayLike | None = None,
+        *,
+        etas: list[float] | None = None,
+        eta_min: float | None = None,
+        eta_max: float | None = None,
+        num: int | None = None,
+        metric: str = "l2",
+        seed: int = 0,
+        wait: bool | float = True,
+        poll: float = 20.0,
+    ) -> dict[str, Any] | str:
+        """Greedy cover size against eta on the server (``POST /curve``), to pick eta.
+
+        Parameters
+        ----------
+        X : ndarray (n, d) float, path of a ``.npy``, or the sha256 of an uploaded dataset
+        labels : ndarray (n,) int, path, or sha256, optional
+        etas : list of float, optional
+            Radii (> 0). Or ``eta_min`` and ``eta_max`` (``num`` radii spaced geometrically,
+            default 16), or none of them (``covering.size_curve``'s default range).
+        metric, seed : as in ``covering.size_curve``
+        wait, poll : as in :meth:`cover`
+
+        Returns
+        -------
+        dict or str
+            The curve (``curve_id``, ``etas``, ``sizes``, ``fractions``, ``classes``,
+            ``class_sizes``, ... as ``covering.SizeCurve.to_dict()``), or the job id when
+            ``wait=False`` (then :meth:`wait_curve`).
+        """
+        body: dict[str, Any] = {"dataset": self._ref(X), "metric": metric, "seed": seed}
+        for key, val in (
+            ("labels", self._ref(labels)),
+            ("etas", None if etas is None else [float(e) for e in etas]),
+            ("eta_min", eta_min),
+            ("eta_max", eta_max),
+            ("num", num),
+        ):
+            if val is not None:
+                body[key] = val
+        first = 0.0 if wait is False else min(poll, float("inf") if wait is True else wait)
+        r = self._request(
+            "POST",
+            "/curve",
+            idempotent=False,
+            json=body,
+            params={"wait": f"{first:.3f}"} if first > 0 else None,
+            read_timeout=first + self.timeout,
+        )
+        if r.status_code == 200:
+            out: dict[str, Any] = r.json()
+            return out
+        job_id = str(r.json()["id"])
+        if wait is False:
+            return job_id
+        timeout = None if wait is True else max(0.0, float(wait) - first)
+        return self.wait_curve(job_id, timeout=timeout, poll=poll)
+
+    def wait_curve(
+        self, job_id: str, *, timeout: float | None = None, poll: float = 20.0
+    ) -> dict[str, Any]:
+        """Wait for a curve job; return its curve (``JobFailed``, ``TimeoutError`` as in
+        :meth:`wait`)."""
+        job = self._succeeded(job_id, timeout, poll)
+        if job.get("curve") is None:
+            raise ValueError(f"job {job_id} is a {job.get('kind')} job, not a curve job")
+        return self.curve_result(job["curve"])
+
+    def curve_result(self, curve_id: str) -> dict[str, Any]:
+        """A finished curve (``GET /curves/{id}``)."""
+        r: dict[str, Any] = self._request("GET", f"/curves/{curve_id}", idempotent=True).json()
+        return r
 
     def metrics(self) -> str:
         """The Prometheus metrics text."""

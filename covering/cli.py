@@ -1,9 +1,10 @@
 """The ``covering`` command line (typer).
 
-``cover``, ``verify`` and ``bench`` live here; ``serve``, ``train``, ``experiment`` and ``demo``
-plug in from ``service`` and ``clients`` through the ``covering.commands`` entry-point group
-(each entry point is a ``register(app: typer.Typer) -> None``), so this package never imports
-them. Errors are one line on stderr and exit code 2; an invalid cover exits 1.
+``cover``, ``verify`` and ``bench`` live here, ``curve`` in :mod:`covering.cli_curve`;
+``serve``, ``train``, ``experiment`` and ``demo`` plug in from ``service`` and ``clients``
+through the ``covering.commands`` entry-point group (each entry point is a
+``register(app: typer.Typer) -> None``), so this package never imports them. Errors are
+one line on stderr and exit code 2; an invalid cover exits 1.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import typer
 
 from covering.api import METHODS
+from covering.cli_curve import curve_cmd
 from covering.data import load_npy
 from covering.io import (
     cover_arrays,
@@ -60,6 +62,13 @@ def cover_cmd(
     ] = None,
     eta: Annotated[float | None, typer.Option(help="cover radius (radius mode)")] = None,
     k: Annotated[int | None, typer.Option(help="centre budget (budget mode)")] = None,
+    size: Annotated[
+        int | None,
+        typer.Option(
+            help="exactly this many centres: radius mode at the smallest eta found "
+            "(covering.eta_for_size; not with --eta or --k)"
+        ),
+    ] = None,
     metric: Annotated[str, typer.Option(help="l2, linf or cosine")] = "l2",
     method: Annotated[str, typer.Option(help="|".join(METHODS))] = "auto",
     backend: Annotated[str, typer.Option(help="auto, cpu or gpu")] = "auto",
@@ -79,6 +88,8 @@ def cover_cmd(
     if labels and len(labels) != len(x):
         raise UsageError(f"{len(x)} embedding file(s) but {len(labels)} label file(s)")
     if ray:
+        if size is not None:
+            raise UsageError("--size does not run on Ray: leave out --ray")
         if eta is None or k is not None:
             raise UsageError("--ray covers in radius mode: give --eta (not --k)")
         try:
@@ -98,22 +109,44 @@ def cover_cmd(
         return
     if len(x) != 1:
         raise UsageError("several embedding files need --ray (or concatenate them first)")
+    if size is not None:
+        _check_size_options(size, eta, k, method, backend, time_limit)
     X = load_npy(x[0])
     y = load_npy(labels[0], mmap=False) if labels else None
-    cov = covering.cover(
-        X,
-        y,
-        eta=eta,
-        k=k,
-        metric=metric,
-        method=method,
-        backend=backend,
-        seed=seed,
-        progress=progress and sys.stderr.isatty(),
-        time_limit=time_limit,
-    )
+    bar = progress and sys.stderr.isatty()
+    if size is not None:  # radius mode by size: the smallest eta found for exactly `size`
+        cov = covering.eta_for_size(X, y, size, metric=metric, seed=seed, progress=bar)
+    else:
+        cov = covering.cover(
+            X,
+            y,
+            eta=eta,
+            k=k,
+            metric=metric,
+            method=method,
+            backend=backend,
+            seed=seed,
+            progress=bar,
+            time_limit=time_limit,
+        )
     write_manifest(output, cov, force_arrays=arrays)
     typer.echo(cov.summary())
+
+
+def _check_size_options(
+    size: int, eta: float | None, k: int | None, method: str, backend: str, tl: float | None
+) -> None:
+    """``--size`` is radius mode by size (greedy, CPU): refuse the options it cannot honour."""
+    if eta is not None or k is not None:
+        raise UsageError("give one of --eta, --k and --size")
+    if size < 1:
+        raise UsageError(f"--size must be >= 1, got {size}")
+    if method not in ("auto", "greedy"):
+        raise UsageError(f"--size builds greedy covers: --method {method} does not apply")
+    if backend == "gpu":
+        raise UsageError("--size runs on the CPU: --backend gpu does not apply")
+    if tl is not None:
+        raise UsageError("--size runs no MILP: --time-limit does not apply")
 
 
 def _check_output(output: Path, inputs: list[Path]) -> None:
@@ -338,6 +371,9 @@ def _check_bench_output(json_out: Path) -> None:
                 problem = None
         if problem is not None:
             raise UsageError(f"--json {json_out}: {what}{problem}")
+
+
+app.command("curve")(curve_cmd)
 
 
 def one_line(exc: Exception) -> str:

@@ -24,7 +24,7 @@ from service.docs import install_docs
 from service.errors import ServiceError
 from service.http import allowed_methods
 from service.metrics import Metrics
-from service.routes import covers, datasets, jobs, system
+from service.routes import covers, curves, datasets, jobs, system
 from service.settings import Settings
 from service.store import Store
 from service.ui import install as install_ui
@@ -148,7 +148,7 @@ def _build(settings: Settings, store: Store) -> FastAPI:
     install_docs(app)  # /docs asks for the token (service/docs.py)
     app.state.covering = state
     _install_handlers(app)
-    for r in (system.router, datasets.router, covers.router, jobs.router):
+    for r in (system.router, datasets.router, covers.router, jobs.router, curves.router):
         app.include_router(r)
     install_ui(app, settings, store.root)  # the web console under /ui
     Instrumentator(registry=metrics.registry, excluded_handlers=["/metrics"]).instrument(app)

@@ -1,7 +1,9 @@
-"""What a job computes: a cover of a stored dataset, or a cover extended by new rows.
+"""What a job computes: a cover of a stored dataset, or a cover extended by new rows, or the
+size-against-eta curve of a stored dataset.
 
-Only the public ``covering`` API is used. Both functions write the cover's ``.npz`` and manifest
-atomically and return the :class:`~service.models.CoverRow` to record.
+Only the public ``covering`` API is used. The cover functions write the cover's ``.npz`` and
+manifest atomically and return the :class:`~service.models.CoverRow` to record;
+:func:`run_curve` writes the curve's JSON atomically.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +23,7 @@ from service.models import CoverRow, JobRow
 from service.settings import Settings
 from service.store import Store
 
-__all__ = ["Progress", "run_add_points", "run_cover", "save_cover"]
+__all__ = ["Progress", "run_add_points", "run_cover", "run_curve", "save_cover"]
 
 log = logging.getLogger(__name__)
 
@@ -157,3 +160,42 @@ def run_add_points(store: Store, settings: Settings, job: JobRow, progress: Prog
     lab = store.put_array(np.concatenate([y0, y1])).sha256 if y0 is not None else None
     assert y1 is not None or lab is None
     return save_cover(store, settings, job, cov, dataset=ds, labels=lab)
+
+
+def run_curve(store: Store, job: JobRow, progress: Progress) -> tuple[Path, int]:
+    """The greedy cover size at each radius of the job's range (``covering.size_curve``).
+
+    The job's params hold ``etas`` (a list), or ``eta_min``, ``eta_max`` and ``num`` (that many
+    radii spaced geometrically), or only ``num`` (``size_curve``'s default range); progress is
+    stage ``curve``, radii done out of all. Writes ``curves/<id>.json`` atomically (``id`` is
+    the job's result id) and returns its path and the number of radii.
+    """
+    p: dict[str, Any] = json.loads(job.params)
+    X = store.load(job.dataset)
+    y = np.asarray(store.load(job.labels)) if job.labels else None
+    num = int(p.get("num") or 16)
+    etas = p.get("etas")
+    if etas is None and p.get("eta_min") is not None:
+        etas = np.geomspace(float(p["eta_min"]), float(p["eta_max"]), num).tolist()
+    progress("curve", 0, len(etas) if etas is not None else num)
+    curve = covering.size_curve(
+        X,
+        y,
+        etas,
+        num=num,
+        metric=p.get("metric", "l2"),
+        seed=int(p.get("seed", 0)),
+        progress=progress,
+    )
+    del X
+    body = {
+        "curve_id": job.cover_id,
+        "job_id": job.id,
+        "dataset": job.dataset,
+        "labels": job.labels,
+        **curve.to_dict(),
+    }
+    path = store.curve_path(job.cover_id)
+    path.parent.mkdir(exist_ok=True)
+    write_bytes_atomic(path, json.dumps(body).encode())
+    return path, int(curve.etas.shape[0])

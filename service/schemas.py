@@ -193,10 +193,11 @@ class ProgressOut(BaseModel):
 
 
 class JobOut(BaseModel):
-    """State of a job; ``cover`` is the id of its cover once it succeeded."""
+    """State of a job; ``cover`` (``curve`` for a curve job) is the id of its result once it
+    succeeded."""
 
     id: str
-    kind: Literal["cover", "add_points"]
+    kind: Literal["cover", "add_points", "curve"]
     status: Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"] = Field(
         description="``cancelling``: running, a cancel was asked (it ends ``cancelled`` at "
         "the job's next progress report, or ``succeeded`` never)"
@@ -204,6 +205,9 @@ class JobOut(BaseModel):
     progress: ProgressOut
     error: str | None
     cover: str | None
+    curve: str | None = Field(
+        default=None, description="a curve job's result, GET /curves/{curve}, once it succeeded"
+    )
     parent: str | None
     dataset: str
     labels: str | None
@@ -247,7 +251,8 @@ def job_out(job: JobRow) -> JobOut:
         status=status,  # type: ignore[arg-type]
         progress=ProgressOut(stage=job.stage, done=job.done, total=job.total),
         error=job.error,
-        cover=job.cover_id if job.status == "succeeded" else None,
+        cover=job.cover_id if job.status == "succeeded" and job.kind != "curve" else None,
+        curve=job.cover_id if job.status == "succeeded" and job.kind == "curve" else None,
         parent=job.parent,
         dataset=job.dataset,
         labels=job.labels,

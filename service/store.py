@@ -4,6 +4,7 @@ Layout of ``data_dir``::
 
     datasets/<sha256>.npy     uploaded arrays, named by the sha256 of their bytes
     covers/<id>.json          cover manifests         covers/<id>.npz   cover arrays
+    curves/<id>.json          size-against-eta curves (created by the first curve job)
     tmp/                      uploads in flight (emptied at start-up)
     covering.sqlite           jobs and covers (WAL mode)
     covering.lock             held (flock) by the one service using the directory
@@ -412,6 +413,44 @@ class Store:
                     select(func.count()).select_from(JobRow).where(JobRow.status == status)
                 ).one()
             )
+
+    # ------------------------------------------------------------------ curves
+    # A curve job's result id is its ``cover_id`` column (the id of what the job produces).
+    @property
+    def curves_dir(self) -> Path:
+        return self.root / "curves"
+
+    def curve_path(self, curve_id: str) -> Path:
+        return self.curves_dir / f"{check_id(curve_id, 'curve')}.json"
+
+    def complete_curve(self, job_id: str, radii: int) -> bool:
+        """Mark a curve job succeeded (its JSON is written); return True.
+
+        A job with a cancel asked ends ``cancelled`` instead, and one already in a final state
+        keeps it: False (the caller removes the curve's file)."""
+        with self._claim_lock, Session(self.engine) as s:
+            job = s.get(JobRow, job_id)
+            if job is None or job.status in FINAL_STATES:
+                return False
+            done = not job.cancel_requested
+            job.status, job.finished_at = ("succeeded" if done else "cancelled"), time.time()
+            job.error = None if done else "cancelled"
+            if done:
+                job.stage, job.done, job.total = "done", int(radii), int(radii)
+            s.add(job)
+            s.commit()
+            return done
+
+    def get_curve_job(self, curve_id: str) -> JobRow:
+        """The succeeded curve job whose result is ``curve_id``; ``NotFound`` otherwise."""
+        check_id(curve_id, "curve")
+        with Session(self.engine, expire_on_commit=False) as s:
+            job = s.exec(
+                select(JobRow).where(JobRow.cover_id == curve_id, JobRow.kind == "curve")
+            ).first()
+        if job is None or job.status != "succeeded":
+            raise NotFound(f"unknown curve {curve_id}")
+        return job
 
     # ------------------------------------------------------------------ covers
     def manifest_path(self, cover_id: str) -> Path:

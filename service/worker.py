@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict
 
-from service.jobs import Progress, run_add_points, run_cover
+from service.jobs import Progress, run_add_points, run_cover, run_curve
 from service.metrics import Metrics
 from service.models import FINAL_STATES, JobRow
 from service.settings import Settings
@@ -159,14 +159,20 @@ class Worker:
             if job.cancel_requested:
                 raise JobCancelled()
             self._delay(report)
-            run = run_cover if job.kind == "cover" else run_add_points
-            row = run(self.store, self.settings, job, report)
-            if self.store.complete_job(job.id, row):
-                status = "succeeded"
-            else:  # cancelled after its last progress report: the cover is not kept
-                for path in (self.store.manifest_path(row.id), self.store.arrays_path(row.id)):
-                    path.unlink(missing_ok=True)
-                status, error = "cancelled", "cancelled"
+            if job.kind == "curve":  # its JSON, no cover
+                status, error = self._run_curve(job, report)
+            else:
+                run = run_cover if job.kind == "cover" else run_add_points
+                row = run(self.store, self.settings, job, report)
+                if self.store.complete_job(job.id, row):
+                    status = "succeeded"
+                else:  # cancelled after its last progress report: the cover is not kept
+                    for path in (
+                        self.store.manifest_path(row.id),
+                        self.store.arrays_path(row.id),
+                    ):
+                        path.unlink(missing_ok=True)
+                    status, error = "cancelled", "cancelled"
         except JobCancelled:
             status, error = "cancelled", "cancelled"
         except _ShuttingDown:
@@ -193,6 +199,13 @@ class Worker:
                 f": {error}" if error else "",
             )
         self.notifier.notify(job.id)
+
+    def _run_curve(self, job: JobRow, report: Progress) -> tuple[str, str | None]:
+        path, radii = run_curve(self.store, job, report)
+        if self.store.complete_curve(job.id, radii):
+            return "succeeded", None
+        path.unlink(missing_ok=True)  # cancelled after its last progress report
+        return "cancelled", "cancelled"
 
     def _delay(self, report: Progress) -> None:
         delay = self.settings.job_delay_s
