@@ -212,7 +212,7 @@ def experiment_cmd(
     if grid == "fractions":
         if budgets is not None:
             raise ValueError("--budgets belongs to --grid budgets; use --fractions")
-        from clients.train.curve_cli import run_fractions_grid
+        from clients.train.curve.cli import run_fractions_grid
 
         run_fractions_grid(
             dataset,

@@ -64,7 +64,7 @@ def run_fractions_grid(
     import math
 
     from clients.train.curve import CurveConfig, autoattack_pass, quick_config, run_curve
-    from clients.train.curve_results import CURVE_METHODS, REGIMES
+    from clients.train.curve.records import CURVE_METHODS, REGIMES
     from clients.train.fractions import SPACES, WEIGHTINGS, check_fraction
     from clients.train.results import output_stem
 

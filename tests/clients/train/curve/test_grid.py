@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from clients.train import curve as curve_mod
 from clients.train.curve import CurveConfig, Point, plan, run_curve, steps_of
-from clients.train.curve_results import curve_key, curve_problem, curve_table
+from clients.train.curve import grid as grid_mod
+from clients.train.curve.records import curve_key, curve_problem, curve_table
 from covering.cli import main
 
 TINY = CurveConfig(
@@ -119,7 +119,7 @@ def test_grid_resumes_and_refuses_other_recipes(
     def boom(*a: Any, **k: Any) -> None:
         raise AssertionError("a finished point ran again")
 
-    monkeypatch.setattr(curve_mod, "run_point", boom)
+    monkeypatch.setattr(grid_mod, "run_point", boom)
     assert len(run_curve("digits", stem, RUN, echo=lambda s: None)) == len(recs)
     with pytest.raises(ValueError, match="another recipe"):
         run_curve("digits", stem, replace(RUN, full_steps=7), echo=lambda s: None)
@@ -139,7 +139,7 @@ def test_epochs_regime_point(tmp_path: Path) -> None:
 
 
 def test_embedding_space(tmp_path: Path) -> None:
-    from clients.train.curve import space_rows
+    from clients.train.curve.spaces import space_rows
     from clients.train.data import load_data
 
     data = load_data("digits")
