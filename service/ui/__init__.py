@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from service.settings import Settings
+from service.ui.curve_pages import router as curve_router
 from service.ui.routes import HERE, FormRefused, LoginRequired, UiState, error_page, router
 from service.ui.session import SessionManager
 
@@ -34,4 +35,5 @@ def install(app: FastAPI, settings: Settings, data_dir: Path) -> None:
 
     # before the router: its catch-all would answer /ui/static/... with a 404 page
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+    app.include_router(curve_router)  # before the router with the catch-all
     app.include_router(router)

@@ -1,4 +1,5 @@
-"""The console's pages under ``/ui``: sign-in, the overview, a job, a cover.
+"""The console's pages under ``/ui``: sign-in, the overview, a job, a cover (a curve's pages are
+in ``service.ui.curve_pages``).
 
 Every page but the sign-in form needs a session (else: a redirect to ``/ui/login``); forms that
 change state (cancel a job, delete a cover, sign out) carry the session's CSRF token, and a POST
@@ -24,6 +25,7 @@ from service.errors import Conflict, NotFound
 from service.models import FINAL_STATES
 from service.routes.jobs import cancel_job
 from service.store import ID_RE
+from service.ui.curves import CurveCache, list_curves, matching_curve
 from service.ui.session import SessionManager, UiSession
 from service.ui.views import (
     PAGE,
@@ -36,7 +38,20 @@ from service.ui.views import (
     page_of,
 )
 
-__all__ = ["FormRefused", "LoginRequired", "UiState", "error_page", "router", "templates"]
+__all__ = [
+    "HEADERS",
+    "FormRefused",
+    "LoginRequired",
+    "PageQ",
+    "Signed",
+    "Ui",
+    "UiState",
+    "error_page",
+    "page_no",
+    "render",
+    "router",
+    "templates",
+]
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -46,7 +61,7 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-_HEADERS = {
+HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -66,18 +81,31 @@ def _seconds(s: float | None) -> str:
     return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
+def _brief(v: object, most: int = 8) -> str:
+    """A parameter's value for the job page: "–" for none, a long list cut to its first items."""
+    if v is None:
+        return "–"
+    if isinstance(v, list) and len(v) > most:
+        return f"{', '.join(str(x) for x in v[:most])}, … ({len(v)} in all)"
+    if isinstance(v, list):
+        return ", ".join(str(x) for x in v)
+    return str(v)
+
+
 templates.env.globals["version"] = covering.__version__
+templates.env.filters["brief"] = _brief
 templates.env.filters["when"] = _when
 templates.env.filters["seconds"] = _seconds
 templates.env.filters["short"] = lambda h: f"{h[:12]}…" if isinstance(h, str) and len(h) > 12 else h
 
 
 class UiState:
-    """The console's part of an app: its sessions and cover summaries."""
+    """The console's part of an app: its sessions and cover and curve summaries."""
 
     def __init__(self, sessions: SessionManager) -> None:
         self.sessions = sessions
         self.covers = CoverCache()
+        self.curves = CurveCache()
 
 
 class LoginRequired(Exception):
@@ -119,7 +147,7 @@ def render(
 ) -> Response:
     """Render a template with the console's security headers."""
     ctx = {"session": session, **(context or {})}
-    return templates.TemplateResponse(request, name, ctx, status_code=status, headers=_HEADERS)
+    return templates.TemplateResponse(request, name, ctx, status_code=status, headers=HEADERS)
 
 
 def error_page(request: Request, status: int, message: str, session: UiSession | None) -> Response:
@@ -152,7 +180,7 @@ def _check_form(request: Request, session: UiSession, csrf: str | None, ui: UiSt
         )
 
 
-def _page_no(raw: str | None) -> int:
+def page_no(raw: str | None) -> int:
     """A page number from the query; anything else is page 1 (pages are clamped later)."""
     try:
         return max(1, min(int(raw or 1), 1_000_000))
@@ -219,13 +247,19 @@ def logout(request: Request, ui: Ui, session: Signed, csrf: Csrf = None) -> Resp
 
 @router.get("")
 async def overview(
-    request: Request, state: State, session: Signed, jobs: PageQ = None, covers: PageQ = None
+    request: Request,
+    state: State,
+    session: Signed,
+    jobs: PageQ = None,
+    covers: PageQ = None,
+    curves: PageQ = None,
 ) -> Response:
     def read() -> dict[str, Any]:
         datasets, n_datasets = list_datasets(state.store)
         return {
-            "jobs": list_jobs(state.store, _page_no(jobs)),
-            "covers": list_covers(state.store, _page_no(covers)),
+            "jobs": list_jobs(state.store, page_no(jobs)),
+            "covers": list_covers(state.store, page_no(covers)),
+            "curves": list_curves(state.store, page_no(curves)),
             "datasets": datasets,
             "n_datasets": n_datasets,
             "active": any_active(state.store),
@@ -242,18 +276,21 @@ async def job_page(request: Request, state: State, session: Signed, job_id: str)
         job = await asyncio.to_thread(state.store.get_job, job_id)
     except NotFound:
         return error_page(request, 404, f"no job {job_id}", session)
-    cover_exists = False
+    result_exists = False
     if job.status == "succeeded":
-        try:
-            await asyncio.to_thread(state.store.get_cover, job.cover_id)
-            cover_exists = True
-        except NotFound:
-            pass
+        if job.kind == "curve":
+            result_exists = await asyncio.to_thread(state.store.curve_path(job.cover_id).is_file)
+        else:
+            try:
+                await asyncio.to_thread(state.store.get_cover, job.cover_id)
+                result_exists = True
+            except NotFound:
+                pass
     ctx = {
         "job": job,
         "params": job_params(job),
         "final": job.status in FINAL_STATES,
-        "cover_exists": cover_exists,
+        "result_exists": result_exists,
     }
     return render(request, "job.html", ctx, session=session)
 
@@ -282,10 +319,24 @@ async def cover_page(
         summary = await asyncio.to_thread(ui.covers.get, state.store, cover_id)
     except NotFound:
         return error_page(request, 404, f"no cover {cover_id}", session)
+    m = summary.manifest
+    curve, plot, mark_eta = None, None, m.params.eta if m.params.eta is not None else m.stats.radius
+    try:  # the newest curve of the same dataset, labels and metric, with this cover on it
+        job = await asyncio.to_thread(
+            matching_curve, state.store, summary.row.dataset, summary.row.labels, m.params.metric
+        )
+        if job is not None:
+            curve = await asyncio.to_thread(ui.curves.get, state.store, job.cover_id)
+            plot = curve.plot_with(mark_eta, m.stats.size)
+    except NotFound:  # gone or unreadable meanwhile: the page says how to make one
+        curve = None
     ctx = {
         "c": summary,
-        "m": summary.manifest,
-        "classes": page_of(summary.classes, _page_no(page), 2 * PAGE),
+        "m": m,
+        "classes": page_of(summary.classes, page_no(page), 2 * PAGE),
+        "curve": curve,
+        "curve_plot": plot,
+        "mark_eta": mark_eta,
     }
     return render(request, "cover.html", ctx, session=session)
 
@@ -302,7 +353,7 @@ def _cover_file(state: State, session: UiSession, cover_id: str, kind: str) -> R
     if not path.is_file():
         raise NotFound(f"cover {cover_id} has no {kind}")
     return FileResponse(
-        path, media_type=media, filename=f"{cover_id}{path.suffix}", headers=_HEADERS
+        path, media_type=media, filename=f"{cover_id}{path.suffix}", headers=HEADERS
     )
 
 

@@ -11,6 +11,7 @@ import json
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -30,6 +31,7 @@ __all__ = [
     "CoverCache",
     "CoverSummary",
     "Paged",
+    "SummaryCache",
     "Thumb",
     "any_active",
     "cover_summary",
@@ -234,32 +236,48 @@ def cover_summary(store: Store, cover_id: str) -> CoverSummary:
     return CoverSummary(m, row, classes, total, weight_histogram(weights), thumbs, side, why)
 
 
-class CoverCache:
-    """Summaries of the most recently viewed covers (thread-safe, at most ``size``)."""
+class SummaryCache(Generic[T]):
+    """Summaries of the most recently viewed results (thread-safe, at most ``size``).
 
-    def __init__(self, size: int = 32) -> None:
-        self._size = size
-        self._items: OrderedDict[str, CoverSummary] = OrderedDict()
+    ``load(store, id)`` makes a summary; ``check(store, id)`` raises ``NotFound`` once the
+    result is gone (it runs on every ``get``, so a deleted result is never served)."""
+
+    def __init__(
+        self,
+        load: Callable[[Store, str], T],
+        check: Callable[[Store, str], object],
+        size: int = 32,
+    ) -> None:
+        self._load, self._check, self._size = load, check, size
+        self._items: OrderedDict[str, T] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, store: Store, cover_id: str) -> CoverSummary:
-        """The summary of ``cover_id``; ``NotFound`` once it is deleted (also by the API)."""
-        store.get_cover(cover_id)
+    def get(self, store: Store, key: str) -> T:
+        """The summary of ``key``; ``NotFound`` when it is unknown or gone."""
+        self._check(store, key)
         with self._lock:
-            hit = self._items.get(cover_id)
+            hit = self._items.get(key)
             if hit is not None:
-                self._items.move_to_end(cover_id)
+                self._items.move_to_end(key)
                 return hit
-        summary = cover_summary(store, cover_id)
+        summary = self._load(store, key)
         with self._lock:
-            self._items[cover_id] = summary
+            self._items[key] = summary
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
         return summary
 
-    def drop(self, cover_id: str) -> None:
+    def drop(self, key: str) -> None:
         with self._lock:
-            self._items.pop(cover_id, None)
+            self._items.pop(key, None)
+
+
+class CoverCache(SummaryCache[CoverSummary]):
+    """Summaries of the most recently viewed covers (``NotFound`` once a cover is deleted,
+    also by the API)."""
+
+    def __init__(self, size: int = 32) -> None:
+        super().__init__(cover_summary, lambda st, cid: st.get_cover(cid), size)
 
 
 def job_params(job: JobRow) -> dict[str, Any]:

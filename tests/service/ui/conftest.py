@@ -1,4 +1,5 @@
-"""Fixtures of the console tests: a started app with a labelled cover, and signing in."""
+"""Fixtures of the console tests: a started app, covers and curves made through the API, and
+signing in."""
 
 from __future__ import annotations
 
@@ -30,6 +31,19 @@ def make_cover(client: TestClient, X: np.ndarray, y: np.ndarray | None, **params
     m = r.json()
     row = client.app.state.covering.store.get_cover(m["cover_id"])
     return Cover(m["cover_id"], row.job_id, m)
+
+
+def make_curve(
+    client: TestClient, X: np.ndarray, y: np.ndarray | None, **params: Any
+) -> dict[str, Any]:
+    """``POST /curve?wait`` on ``X`` (and ``y``): the curve's JSON."""
+    body: dict[str, Any] = {"dataset": put(client, X), **params}
+    if y is not None:
+        body["labels"] = put(client, y)
+    r = client.post("/curve?wait=60", json=body, headers=AUTH)
+    assert r.status_code == 200, r.text
+    out: dict[str, Any] = r.json()
+    return out
 
 
 def sign_in(client: TestClient, token: str = TOKEN) -> str:

@@ -57,6 +57,7 @@ class Served:
     cover: dict[str, Any]  # manifest of a labelled cover of digit images
     spare: str  # a cover the tests delete
     failed_job: str
+    curve: dict[str, Any]  # a size-against-eta curve of the cover's dataset, labels and metric
 
 
 def _upload(client: httpx.Client, a: np.ndarray) -> str:
@@ -68,7 +69,8 @@ def _upload(client: httpx.Client, a: np.ndarray) -> str:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """``covering serve`` in a subprocess with a cover of 600 digit images (8x8)."""
+    """``covering serve`` in a subprocess with a cover of 600 digit images (8x8) and their
+    size-against-eta curve."""
     from covering.data import load_digits
 
     X, y = load_digits()
@@ -88,7 +90,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             kbody = {"dataset": ds, "labels": labels, "k": 2, "method": "kcenter"}
             bad = c.post("/cover?wait=120", json=kbody)
             assert bad.status_code == 422, bad.text  # fewer centres than classes
-            yield Served(url, r.json(), spare.json()["cover_id"], bad.json()["job"]["id"])
+            cbody = {"dataset": ds, "labels": labels, "etas": [1.0, 1.5, 2.0, 2.5]}
+            curve = c.post("/curve?wait=120", json=cbody)
+            assert curve.status_code == 200, curve.text
+            yield Served(
+                url, r.json(), spare.json()["cover_id"], bad.json()["job"]["id"], curve.json()
+            )
     finally:
         kill_process(proc)
 
@@ -180,6 +187,57 @@ def test_sign_in_and_read_a_cover(served: Served, browser: Browser, tmp_path: Pa
     page.goto(f"{served.url}/ui/jobs/{served.failed_job}")
     error = httpx.get(f"{served.url}/jobs/{served.failed_job}", headers=AUTH).json()["error"]
     assert error and page.locator("#job-error").inner_text() == error
+    assert browser.errors == []
+
+
+def test_a_curve_page_and_the_curve_on_its_cover(served: Served, browser: Browser) -> None:
+    page, url, cid = browser.page, served.url, served.curve["curve_id"]
+    _sign_in(browser, url, f"/ui/curves/{cid}")
+    api = httpx.get(f"{url}/curves/{cid}", headers=AUTH).json()
+    assert api["sizes"] == served.curve["sizes"] and api["sizes"][0] > api["sizes"][-1]
+
+    # the table, as the browser shows it, against GET /curves/{id}
+    rows = page.locator("#curve-table tbody tr")
+    assert rows.count() == len(api["etas"]) == 4
+    for j in range(rows.count()):
+        cells = rows.nth(j).locator("td").all_inner_texts()
+        assert float(cells[0]) == pytest.approx(api["etas"][j], rel=1e-5)
+        assert _int(cells[1]) == api["sizes"][j]
+        assert float(cells[2].rstrip("%")) == pytest.approx(100 * api["fractions"][j], abs=0.005)
+        assert [_int(v) for v in cells[3:]] == [row[j] for row in api["class_sizes"]]
+    # the plot is drawn: a dot per radius, inside the picture, lower for smaller covers
+    dots = page.locator("svg.curve circle.dot")
+    assert dots.count() == 4
+    boxes = [dots.nth(j).bounding_box() for j in range(4)]
+    assert all(b is not None and b["width"] > 0 for b in boxes)
+    tops = [b["y"] for b in boxes if b is not None]
+    assert tops == sorted(tops)  # sizes fall as eta grows: each dot lower on the page
+    with page.expect_download() as dl:
+        page.click("text=curve (JSON)")
+    got = Path(dl.value.path()).read_bytes()
+    assert got == httpx.get(f"{url}/curves/{cid}", headers=AUTH).content
+
+    # the cover of the same dataset, labels and metric shows the curve with itself marked
+    m = served.cover
+    page.goto(f"{url}/ui/covers/{m['cover_id']}")
+    mark = page.locator("#curve svg.curve circle.mark")
+    assert mark.count() == 1
+    assert float(mark.get_attribute("data-eta") or "nan") == m["params"]["eta"]
+    assert int(mark.get_attribute("data-size") or "-1") == m["stats"]["size"]
+    page.click("#curve-link")
+    page.wait_for_load_state()
+    assert page.url == f"{url}/ui/curves/{cid}"
+
+    # the overview and the job page lead to the curve, not to a cover
+    page.goto(url + "/ui")
+    assert page.locator(f'#jobs a[href="/ui/curves/{cid}"]').count() == 1
+    assert page.locator(f'#curves a[href="/ui/curves/{cid}"]').count() == 1
+    assert page.locator(f'a[href="/ui/covers/{cid}"]').count() == 0
+    page.goto(f"{url}/ui/jobs/{api['job_id']}")
+    assert page.locator("#stage").inner_text() == "done"
+    page.click("text=Open the curve")
+    page.wait_for_load_state()
+    assert page.url == f"{url}/ui/curves/{cid}"
     assert browser.errors == []
 
 
