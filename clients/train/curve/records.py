@@ -139,6 +139,13 @@ class Group:
     def cost(self) -> float:
         return float(np.mean([r["cost_samples"] for r in self.records]))
 
+    def near_chance(self) -> bool:
+        """Mean clean accuracy below twice chance (``2 / classes``): such a model is close to a
+        constant prediction, whose "robust accuracy" (about one class's share of the test set,
+        whatever the attack) says nothing about robustness."""
+        classes = max(2, len(self.records[0].get("class_counts") or []) or 10)
+        return self.mean_std("clean")[0] < 2.0 / classes
+
 
 def groups(records: Iterable[dict[str, Any]]) -> list[Group]:
     """Records grouped by variant, regime and fraction (seeds together)."""
@@ -154,7 +161,8 @@ def _cell(g: Group | None, metric: str) -> str:
     m, s, k = g.mean_std(metric)
     if k == 0:
         return "-"
-    return f"{100 * m:.1f} ± {100 * s:.1f}" + (f" ({k})" if k != 3 else "")
+    flag = " †" if metric != "clean" and g.near_chance() else ""
+    return f"{100 * m:.1f} ± {100 * s:.1f}" + (f" ({k})" if k != 3 else "") + flag
 
 
 def _order(name: str) -> tuple[int, str]:
@@ -163,7 +171,8 @@ def _order(name: str) -> tuple[int, str]:
 
 
 def _diff(a: Group | None, b: Group | None, metric: str) -> str:
-    """``a - b`` in points with its verdict: real when it exceeds two standard errors."""
+    """``a - b`` in points with its verdict: real when it exceeds two standard errors (never
+    for a robust accuracy where either model is near chance: marked †)."""
     if a is None or b is None:
         return "-"
     va, vb = a.values(metric), b.values(metric)
@@ -171,13 +180,16 @@ def _diff(a: Group | None, b: Group | None, metric: str) -> str:
         return "-"
     d = va.mean() - vb.mean()
     se = math.sqrt(va.var(ddof=1) / va.size + vb.var(ddof=1) / vb.size)
-    real = abs(d) > 2 * se
-    return f"{100 * d:+.1f} ± {100 * se:.1f}" + (" **real**" if real else "")
+    text = f"{100 * d:+.1f} ± {100 * se:.1f}"
+    if metric != "clean" and (a.near_chance() or b.near_chance()):
+        return text + " †"
+    return text + (" **real**" if abs(d) > 2 * se else "")
 
 
 def curve_table(records: list[dict[str, Any]], metrics: tuple[str, ...]) -> str:
     """Markdown: for each regime and metric, variants x fractions (mean ± std over seeds, in
-    %), then the difference of every cover variant against stratified random."""
+    %; † marks robust accuracies of models near chance on clean accuracy), then the
+    difference of every cover variant against stratified random."""
     gs = groups(records)
     lines: list[str] = []
     fracs = sorted({g.fraction for g in gs})
@@ -202,7 +214,8 @@ def curve_table(records: list[dict[str, Any]], metrics: tuple[str, ...]) -> str:
             if covers and any(("random", f) in at for f in fracs):
                 lines += [
                     f"{metric}, regime `{regime}`: cover minus stratified random, points "
-                    "(± one standard error of the difference; **real** = beyond two)",
+                    "(± one standard error of the difference; **real** = beyond two; † = a "
+                    "model near chance on clean accuracy, whose robust accuracy means nothing)",
                     "",
                     head,
                     rule,

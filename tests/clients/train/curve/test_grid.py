@@ -175,6 +175,18 @@ def test_table_calls_a_difference_real_only_beyond_two_standard_errors() -> None
     assert "52.0 ± 2.0" in md and "| mfc - random | -1.0 ± 1.6 |" in md
     far = close[:3] + [rec("random", s, a) for s, a in enumerate((0.40, 0.41, 0.42))]
     assert "+11.0 ± 1.3 **real**" in curve_table(far, ("clean",))
+    # near chance on clean accuracy (< 2 / 10 classes): robust accuracy is no evidence
+    low = [rec("mfc", s, a) for s, a in enumerate((0.10, 0.11, 0.10))] + [
+        rec("random", s, a) for s, a in enumerate((0.01, 0.02, 0.01))
+    ]
+    for r in low[:3]:
+        r["clean_acc"] = 0.1
+    md = curve_table(low, ("pgd-linf-0.3",))
+    assert (
+        "10.3 ± 0.6 †" in md
+        and "+9.0 ± 0.6 †" in md
+        and "**real**" not in md.split("beyond two")[1]
+    )
 
 
 @pytest.mark.parametrize(
