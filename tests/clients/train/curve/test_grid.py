@@ -184,7 +184,7 @@ def test_table_calls_a_difference_real_only_beyond_two_standard_errors() -> None
     md = curve_table(low, ("pgd-linf-0.3",))
     assert (
         "10.3 ± 0.6 †" in md
-        and "+9.0 ± 0.6 †" in md
+        and "+9.0 ± 0.5 †" in md
         and "**real**" not in md.split("beyond two")[1]
     )
 
