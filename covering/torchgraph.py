@@ -66,7 +66,7 @@ ProgressFn = Callable[[int, int], None]
 
 #: the optional dependency that provides torch
 EXTRA = "gpu-torch"
-#: default device bytes a tile may use
+#: default device bytes a tile may use (read at each call: a process may set it)
 TILE_BYTES = 1 << 30
 #: query rows computed together in the flat plan (one host round trip each)
 GROUP_ROWS = 2048
@@ -81,9 +81,10 @@ _U64 = 2.0**-53
 def pair_bytes(itemsize: int) -> int:
     """Worst-case device bytes per pair of a distance tile of ``itemsize``-byte floats.
 
-    The value (``itemsize``), two boolean masks (candidate, upper triangle), and when every
-    pair is a candidate, its ``nonzero`` position (two int64) and gathered value."""
-    return 2 * itemsize + 2 + 16
+    The value (``itemsize``), three boolean masks (candidate, upper triangle and its
+    comparison), and when every pair is a candidate its ``nonzero`` position (two int64), its
+    gathered value (``itemsize``) and 16 bytes of indexing temporaries."""
+    return 2 * itemsize + 3 + 32
 
 
 def import_torch() -> Any:
@@ -250,13 +251,15 @@ def _candidates(
             if lo < r1:  # the tile reaches the diagonal: upper triangle only
                 at = torch.arange(lo, hi + 1, device=dev) if ci is None else ci
                 mask &= at[None, :] > torch.arange(r0, r1, device=dev)[:, None]
-            vals = D[mask]
-            pos = mask.nonzero().cpu().numpy()
-            del D, mask, x, ci
-            out_r.append(pos[:, 0] + r0)
-            out_c.append(chunk[pos[:, 1]])
-            out_v.append(vals.double().cpu().numpy())
-            del pos, vals
+            pos = mask.nonzero()
+            del mask
+            vals = D[pos[:, 0], pos[:, 1]].double().cpu().numpy()
+            del D, x, ci
+            at_host = pos.cpu().numpy()
+            del pos
+            out_r.append(at_host[:, 0] + r0)
+            out_c.append(chunk[at_host[:, 1]])
+            out_v.append(vals)
     if not out_r:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     rr, cc, vv = np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_v)
@@ -383,7 +386,7 @@ def eta_graph_torch(
     device: str | None = None,
     precision: str = "auto",
     index: str = "auto",
-    tile_bytes: int = TILE_BYTES,
+    tile_bytes: int | None = None,
     seed: int = 0,
     progress: ProgressFn | None = None,
     on_tile: TileFn | None = None,
@@ -408,10 +411,11 @@ def eta_graph_torch(
         ``"ivf"``: k-means order and bounding-ball pruning of block pairs; ``"flat"``: every
         pair of the upper triangle; ``"auto"``: pruning on classes above
         :data:`covering.graph.FLAT_MAX` rows when it skips enough pairs.
-    tile_bytes : int
-        Device bytes one tile may use (worst case, :func:`pair_bytes` per pair); the rows
-        themselves (n x d in the compute dtype, plus O(n) norms and O(n / BLOCK_ROWS) balls)
-        stay resident besides.
+    tile_bytes : int, optional
+        Device bytes one tile may use (worst case, :func:`pair_bytes` per pair; default the
+        module's :data:`TILE_BYTES` at the time of the call); the rows
+        themselves stay resident besides: n x d in the compute dtype (twice while the pruned
+        plan reorders them), and O(n) norms, indices and balls.
     seed : int
         Seed of the k-means sample.
     progress : callable(done, total), optional
@@ -440,7 +444,8 @@ def eta_graph_torch(
         raise ValueError(f"unknown index {index!r}: expected auto, flat or ivf")
     if precision not in ("auto", "float32", "float64"):
         raise ValueError(f"unknown precision {precision!r}: expected auto, float32 or float64")
-    if int(tile_bytes) < 1:
+    budget = int(TILE_BYTES if tile_bytes is None else tile_bytes)
+    if budget < 1:
         raise ValueError(f"tile_bytes must be >= 1, got {tile_bytes!r}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     # auto: float64 on a GPU (the H200's FP64 is fast; a ~1e-13 band) and for L-inf (torch's
@@ -451,7 +456,6 @@ def eta_graph_torch(
     dtype = torch.float64 if f64 else torch.float32
     n = int(Z.shape[0])
     record = on_tile if on_tile is not None else (lambda _t: None)
-    budget = int(tile_bytes)
     with _ieee_matmul(torch):
         sp, scale = _space(torch, Z, float(eta), metric, dev, dtype)
         plan = _plan(torch, sp, index, seed, budget, record) if n else None
