@@ -70,12 +70,17 @@ EXTRA = "gpu-torch"
 TILE_BYTES = 1 << 30
 #: query rows computed together in the flat plan (one host round trip each)
 GROUP_ROWS = 2048
-#: query rows of a group of the pruned plan on (a GPU, the CPU): see torchprune.GROUP_ROWS
-GROUP_ROWS_PRUNED = (1024, 256)
+#: most query rows of a group of the pruned plan, and how many times the pairs of its blocks
+#: apart a group may compute, on (a GPU, the CPU): a GPU is bound by launches and host round
+#: trips, a CPU by arithmetic (see torchprune.GROUP_ROWS)
+GROUP_ROWS_PRUNED = (1024, 512)
+GROUP_WASTE = (3.0, 1.25)
 #: safety factor on the proven error bound (the band is re-decided exactly: only cost)
 SAFETY = 2.0
 _U32 = 2.0**-24
 _U64 = 2.0**-53
+#: one of these exists where an NVIDIA driver is (WSL: /dev/dxg)
+_NVIDIA_PATHS = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version", "/dev/dxg")
 
 
 def pair_bytes(itemsize: int) -> int:
@@ -111,7 +116,7 @@ def torch_cuda_available() -> bool:
                 return False
         except (ImportError, ValueError):
             return False
-        if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia/version")):
+        if not any(os.path.exists(p) for p in _NVIDIA_PATHS):
             return False
     try:
         import torch
@@ -141,15 +146,23 @@ def _ieee_matmul(torch: Any) -> Iterator[None]:
             mkldnn.fp32_precision = cpu_old
 
 
-def _centred(Z: np.ndarray, metric: str) -> tuple[np.ndarray, float]:
-    """Varying columns of ``Z``, centred and divided by a power of two (float64 (n, d'))."""
-    hi, lo = Z.max(axis=0), Z.min(axis=0)
-    varying = np.flatnonzero(hi != lo)
-    if varying.size == 0:  # all rows equal: one zero column keeps the shapes valid
-        return np.zeros((Z.shape[0], 1)), 1.0
-    mean = Z[:, varying].mean(axis=0)
-    scale = 1.0 if metric == "cosine" else span_scale(hi[varying], lo[varying], mean)
-    return (Z[:, varying] - mean) / scale, scale
+def _centred(torch: Any, Z: np.ndarray, metric: str, device: Any) -> tuple[Any, float]:
+    """Varying columns of ``Z`` on the device, centred and divided by a power of two (exact):
+    a float64 tensor (n, d') of the device's own; and the power of two."""
+    W = torch.from_numpy(np.ascontiguousarray(Z)).to(device=device, copy=True)
+    hi, lo = W.amax(dim=0), W.amin(dim=0)
+    varying = torch.nonzero(hi != lo).flatten()
+    if int(varying.numel()) == 0:  # all rows equal: one zero column keeps the shapes valid
+        return torch.zeros((Z.shape[0], 1), dtype=torch.float64, device=device), 1.0
+    if int(varying.numel()) < Z.shape[1]:
+        W, hi, lo = W.index_select(1, varying), hi[varying], lo[varying]
+    mean = W.mean(dim=0)
+    W -= mean
+    if metric == "cosine":
+        return W, 1.0
+    scale = span_scale(hi.cpu().numpy(), lo.cpu().numpy(), mean.cpu().numpy())
+    W /= scale
+    return W, scale
 
 
 @dataclass
@@ -324,30 +337,38 @@ def _space(
 ) -> tuple[_Space, float]:
     """The rows on the device (input order) with their thresholds and bounds; and the power
     of two the centred rows were divided by."""
-    W64, scale = _centred(Z, metric)
+    W, scale = _centred(torch, Z, metric, device)
     view = FaissView.of(metric)
     f32 = dtype == torch.float32
-    Wc = W64.astype(np.float32) if f32 else W64
-    del W64
-    dim = Wc.shape[1]
+    if f32:
+        W = W.to(torch.float32)
+    n, dim = int(W.shape[0]), int(W.shape[1])
     unit = 1.0 if f32 else _U64 / _U32
     # cosine: |a - b|^2 of the prepared rows is 2 * (1 - <a, b>) up to their norms' rounding
     extra = 4.0 * (Z.shape[1] + 4) * _U64 if metric == "cosine" else 0.0
     linf = view.faiss_metric == "linf"
-    sq = np.zeros(0) if linf else np.einsum("ij,ij->i", Wc, Wc, dtype=np.float64)
-    W = torch.from_numpy(Wc).to(device)
-    norms = None
-    if not linf:  # squared norms in the compute dtype, a chunk of rows at a time
-        norms = torch.empty(W.shape[0], dtype=W.dtype, device=device)
-        for s in range(0, W.shape[0], 1 << 16):
-            norms[s : s + (1 << 16)] = (W[s : s + (1 << 16)] ** 2).sum(dim=1)
+    norms, sq = None, np.zeros(0)
+    if linf:  # the bound at the largest coordinate (FaissView.tolerance's, on one value)
+        bound = view.tolerance(np.array([[float(W.abs().max())]]), dim)
+    else:  # squared norms, in the compute dtype and in float64, a chunk of rows at a time
+        norms = torch.empty(n, dtype=W.dtype, device=device)
+        sq64 = torch.empty(n, dtype=torch.float64, device=device)
+        for s in range(0, n, 1 << 16):
+            x = W[s : s + (1 << 16)]
+            norms[s : s + (1 << 16)] = (x * x).sum(dim=1)
+            x = x.double()
+            sq64[s : s + (1 << 16)] = (x * x).sum(dim=1)
+        sq = sq64.cpu().numpy()
+        del sq64
+        top = np.array(sq.max())
+        bound = float(FaissView.pair_tolerance(top, top, dim))  # = FaissView.tolerance
     sp = _Space(
         W=W,
         norms=norms,
         sq=sq,
         perm=None,
         thr=view.to_faiss(eta / scale),
-        tol=SAFETY * unit * view.tolerance(Wc, dim) + extra,
+        tol=SAFETY * unit * bound + extra,
         unit=unit,
         extra=extra,
         linf=linf,
@@ -366,11 +387,24 @@ def _plan(
     if index == "flat" or n < 2 * BLOCK_ROWS or (index == "auto" and n <= FLAT_MAX):
         return None
     R = sp.thr + sp.tol if sp.linf else float(np.sqrt(sp.thr + sp.tol))
-    group = GROUP_ROWS_PRUNED[1 if sp.W.device.type == "cpu" else 0]
-    plan, Wp = make_plan(torch, sp.W, R, sp.linf, seed, budget, on_tile, group_rows=group)
-    log.debug("torch graph: the pruned plan computes %.1f%% of the pairs", 100 * plan.frac)
-    if index == "auto" and plan.frac > IVF_MAX_SCAN:
+    on_cpu = int(sp.W.device.type == "cpu")
+    max_frac = IVF_MAX_SCAN if index == "auto" else float("inf")
+    plan, Wp = make_plan(
+        torch,
+        sp.W,
+        R,
+        sp.linf,
+        seed,
+        budget,
+        on_tile,
+        group_rows=GROUP_ROWS_PRUNED[on_cpu],
+        waste=GROUP_WASTE[on_cpu],
+        max_frac=max_frac,
+    )
+    if plan is None:
+        log.debug("torch graph: pruning would compute over %.0f%% of the pairs", 100 * max_frac)
         return None
+    log.debug("torch graph: the pruned plan computes %.1f%% of the pairs", 100 * plan.frac)
     pt = torch.as_tensor(plan.perm, device=sp.W.device)
     sp.W, sp.perm = Wp, plan.perm
     if sp.norms is not None:
@@ -455,10 +489,12 @@ def eta_graph_torch(
     )
     dtype = torch.float64 if f64 else torch.float32
     n = int(Z.shape[0])
+    if n == 0:
+        return Graph(np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0), 0, float(eta))
     record = on_tile if on_tile is not None else (lambda _t: None)
     with _ieee_matmul(torch):
         sp, scale = _space(torch, Z, float(eta), metric, dev, dtype)
-        plan = _plan(torch, sp, index, seed, budget, record) if n else None
+        plan = _plan(torch, sp, index, seed, budget, record)
         rows_u: list[np.ndarray] = []
         cols_u: list[np.ndarray] = []
         dist_u: list[np.ndarray] = []

@@ -15,22 +15,25 @@ Used by :mod:`covering.torchgraph`; torch is passed in (this module never import
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from covering.graph import IVF_KMEANS_ITERS
+from covering.graph import IVF_KMEANS_ITERS, IVF_TRAIN_PER_LIST
 
 __all__ = ["BLOCK_ROWS", "GROUP_ROWS", "Plan", "Tile", "chunk_rows", "make_plan"]
 
 #: largest block (and about the k-means list size)
 BLOCK_ROWS = 256
-#: default query rows of a group (whole blocks; a larger block alone may exceed it): a group's
-#: columns are the union of its blocks' reach, so small groups waste fewer pairs and large
-#: ones save host round trips (the CPU is compute-bound, a GPU launch-bound)
+#: default most query rows of a group (whole blocks): a group's columns are the union of its
+#: blocks' reach, so large groups save host round trips (a GPU is launch-bound) and may waste
+#: pairs; a block joins a group only while that costs at most WASTE times computing it apart
 GROUP_ROWS = 1024
+WASTE = 1.25
+#: most blocks a group may have (and how far back a block's reach is listed)
+MAX_GROUP_BLOCKS = 64
 _U32 = 2.0**-24
 
 
@@ -103,33 +106,44 @@ class Plan:
         return idx.astype(np.int64, copy=False), bool(np.all(starts[1:] == stops[:-1]))
 
 
+def _assign(torch: Any, X: Any, cent: Any, budget: int, on_tile: TileFn) -> tuple[Any, Any, Any]:
+    """Nearest centre (float32 L2) of every row of ``X``: int64 (m,), with the per-centre sums
+    (float32 (k, d)) and counts (int64 (k,)) of the rows."""
+    m, d, k = int(X.shape[0]), int(X.shape[1]), int(cent.shape[0])
+    per_row = k * 4 + d * 4 + 8  # scores, the float32 rows, the assignment
+    step = chunk_rows(budget, per_row, f"k-means over {k} lists")
+    cn = (cent * cent).sum(dim=1)
+    assign = torch.empty(m, dtype=torch.int64, device=X.device)
+    sums = torch.zeros_like(cent)
+    for s in range(0, m, step):
+        x = X[s : s + step].float()
+        on_tile(Tile("kmeans", int(x.shape[0]), k, int(x.shape[0]) * per_row))
+        a = torch.addmm(cn[None, :], x, cent.T, alpha=-2.0).argmin(dim=1)
+        assign[s : s + step] = a
+        sums.index_add_(0, a, x)
+        del x, a
+    return assign, sums, torch.bincount(assign, minlength=k)
+
+
 def _kmeans_order(
     torch: Any, W: Any, nlist: int, seed: int, budget: int, on_tile: TileFn
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``W`` (device (n, d)) sorted by list after ``IVF_KMEANS_ITERS`` float32 Lloyd
-    iterations from a seeded sample: the order (int64 (n,)) and the list sizes in it."""
-    n, d = int(W.shape[0]), int(W.shape[1])
+    """Rows of ``W`` (device (n, d)) sorted by list: ``IVF_KMEANS_ITERS`` float32 Lloyd
+    iterations on a seeded sample of ``IVF_TRAIN_PER_LIST`` rows a list (as FAISS trains
+    the CPU path's IVF), then every row assigned once. Returns the order (int64 (n,)) and the
+    list sizes in it."""
+    n = int(W.shape[0])
     rng = np.random.default_rng(seed)
-    idx = torch.as_tensor(np.sort(rng.choice(n, size=nlist, replace=False)), device=W.device)
-    cent = W.index_select(0, idx).float()
-    per_row = nlist * 4 + d * 4 + 8  # scores, the float32 rows, the assignment
-    step = chunk_rows(budget, per_row, f"k-means over {nlist} lists")
-    assign = torch.empty(n, dtype=torch.int64, device=W.device)
-    for it in range(IVF_KMEANS_ITERS + 1):
-        cn = (cent * cent).sum(dim=1)
-        sums = torch.zeros_like(cent)
-        for s in range(0, n, step):
-            x = W[s : s + step].float()
-            on_tile(Tile("kmeans", int(x.shape[0]), nlist, int(x.shape[0]) * per_row))
-            a = torch.addmm(cn[None, :], x, cent.T, alpha=-2.0).argmin(dim=1)
-            assign[s : s + step] = a
-            sums.index_add_(0, a, x)
-            del x, a
-        if it == IVF_KMEANS_ITERS:
-            break
-        counts = torch.bincount(assign, minlength=nlist)
+    train = np.sort(rng.choice(n, size=min(n, IVF_TRAIN_PER_LIST * nlist), replace=False))
+    T = W.index_select(0, torch.as_tensor(train, device=W.device))
+    first = rng.choice(int(T.shape[0]), size=nlist, replace=False)
+    cent = T.index_select(0, torch.as_tensor(first, device=W.device)).float()
+    for _ in range(IVF_KMEANS_ITERS):
+        _, sums, counts = _assign(torch, T, cent, budget, on_tile)
         filled = counts > 0
         cent[filled] = sums[filled] / counts[filled, None].to(cent.dtype)
+    del T
+    assign, _, _ = _assign(torch, W, cent, budget, on_tile)
     lab = assign.cpu().numpy()
     sizes = np.bincount(lab, minlength=nlist)
     return np.argsort(lab, kind="stable"), sizes[sizes > 0]
@@ -146,16 +160,6 @@ def _blocks(sizes: np.ndarray) -> np.ndarray:
     bounds = np.zeros(lens.shape[0] + 1, dtype=np.int64)
     np.cumsum(lens, out=bounds[1:])
     return bounds
-
-
-def _groups(bounds: np.ndarray, group_rows: int) -> np.ndarray:
-    """Group bounds over blocks: consecutive blocks while they fit ``group_rows`` rows."""
-    out = [0]
-    nb = bounds.shape[0] - 1
-    while out[-1] < nb:
-        b = int(np.searchsorted(bounds, bounds[out[-1]] + group_rows, side="right")) - 1
-        out.append(min(nb, max(b, out[-1] + 1)))
-    return np.asarray(out, dtype=np.int64)
 
 
 def _balls(
@@ -183,43 +187,85 @@ def _balls(
     return cent, rad
 
 
-def _reach(
+def _block_reach(
     torch: Any,
     cent: Any,
     rad: Any,
-    plan_groups: np.ndarray,
-    bounds: np.ndarray,
-    R: float,
+    reach: float,
     p: float,
     budget: int,
     on_tile: TileFn,
-) -> tuple[list[np.ndarray], float]:
-    """Each group's reachable blocks (from its first block on) and the fraction of pairs."""
-    nb = bounds.shape[0] - 1
-    n = int(bounds[-1])
-    top = float((torch.linalg.vector_norm(cent, ord=p, dim=1) + rad).max())  # >= any row norm
-    # float64 rounding of the balls and distances, and the compute dtype's of the rows
-    slack = 1e-6 * (top + R) + 4.0 * _U32 * top
+) -> Iterator[tuple[int, np.ndarray]]:
+    """For each block ``b`` in order, the blocks ``J >= b - MAX_GROUP_BLOCKS`` (ascending)
+    with ``|c_b - c_J| <= r_b + r_J + reach``."""
+    nb = int(cent.shape[0])
+    step = chunk_rows(budget, (nb + 1) * 9, "the reach of a block")
+    for b0 in range(0, nb, step):
+        b1 = min(nb, b0 + step)
+        lo = max(0, b0 - MAX_GROUP_BLOCKS)
+        on_tile(Tile("reach", b1 - b0, nb - lo, (b1 - b0) * (nb - lo) * 9))
+        dc = torch.cdist(cent[b0:b1], cent[lo:], p=p, compute_mode="donot_use_mm_for_euclid_dist")
+        ok = dc <= rad[b0:b1, None] + rad[None, lo:] + reach
+        rows, cols = (t.cpu().numpy() for t in ok.nonzero(as_tuple=True))
+        del dc, ok
+        cuts = np.searchsorted(rows, np.arange(1, b1 - b0))
+        for i, c in enumerate(np.split(cols, cuts)):
+            b = b0 + i
+            yield b, lo + c[lo + c >= b - MAX_GROUP_BLOCKS]
+
+
+def _group(
+    bounds: np.ndarray,
+    reach: Iterator[tuple[int, np.ndarray]],
+    group_rows: int,
+    max_frac: float,
+    waste: float,
+) -> tuple[np.ndarray, list[np.ndarray], float] | None:
+    """Query groups of consecutive blocks: a block joins the group before it while the group
+    stays within ``group_rows`` rows and ``MAX_GROUP_BLOCKS`` blocks and computing them
+    together costs at most ``waste`` times computing them apart (so a group does not straddle
+    two far-apart clusters). Returns the group bounds, each group's column blocks (from its
+    first block on) and the fraction of the upper triangle's pairs they compute; None as soon
+    as that fraction must exceed ``max_frac``."""
     lens = np.diff(bounds)
+    n = int(bounds[-1])
+    total = max(1.0, n * (n + 1) / 2)
+    starts: list[int] = []
     lists: list[np.ndarray] = []
     scanned = 0
-    for g in range(plan_groups.shape[0] - 1):
-        g0, g1 = int(plan_groups[g]), int(plan_groups[g + 1])
-        hit = np.zeros(nb - g0, dtype=bool)
-        step = chunk_rows(budget, (g1 - g0) * 9, "the reach of a group of blocks")
-        for c0 in range(g0, nb, step):
-            c1 = min(nb, c0 + step)
-            on_tile(Tile("reach", g1 - g0, c1 - c0, (g1 - g0) * (c1 - c0) * 9))
-            dc = torch.cdist(
-                cent[g0:g1], cent[c0:c1], p=p, compute_mode="donot_use_mm_for_euclid_dist"
-            )
-            ok = dc <= rad[g0:g1, None] + rad[None, c0:c1] + (R + slack)
-            hit[c0 - g0 : c1 - g0] = ok.any(dim=0).cpu().numpy()
-            del dc, ok
-        blocks = g0 + np.flatnonzero(hit)
-        lists.append(blocks)
-        scanned += int(lens[blocks].sum()) * int(bounds[g1] - bounds[g0])
-    return lists, scanned / max(1.0, n * (n + 1) / 2)
+    g0, cur = 0, np.zeros(0, dtype=np.int64)
+
+    def close(end: int) -> None:
+        nonlocal scanned
+        starts.append(g0)
+        lists.append(cur)
+        scanned += int(bounds[end] - bounds[g0]) * int(lens[cur].sum())
+
+    for b, rb in reach:
+        own = rb[rb >= b]
+        if b == 0:
+            cur = own
+            continue
+        merged = np.union1d(cur, rb[rb >= g0])
+        rows_cur, rows_b = int(bounds[b] - bounds[g0]), int(lens[b])
+        apart = rows_cur * int(lens[cur].sum()) + rows_b * int(lens[own].sum())
+        together = (rows_cur + rows_b) * int(lens[merged].sum())
+        if (
+            rows_cur + rows_b <= group_rows
+            and b - g0 < MAX_GROUP_BLOCKS
+            and together <= waste * apart
+        ):
+            cur = merged
+            continue
+        close(b)
+        if scanned > max_frac * total:
+            return None
+        g0, cur = b, own
+    close(lens.shape[0])
+    frac = scanned / total
+    if frac > max_frac:
+        return None
+    return np.asarray([*starts, lens.shape[0]], dtype=np.int64), lists, frac
 
 
 def make_plan(
@@ -232,8 +278,12 @@ def make_plan(
     on_tile: TileFn,
     *,
     group_rows: int = GROUP_ROWS,
-) -> tuple[Plan, Any]:
-    """The pruned plan of the rows ``W`` (device (n, d), input order), and ``W`` in its order.
+    waste: float = WASTE,
+    max_frac: float = float("inf"),
+) -> tuple[Plan | None, Any]:
+    """The pruned plan of the rows ``W`` (device (n, d), input order), and ``W`` in its order;
+    ``(None, W)`` when the plan would compute more than ``max_frac`` of the upper triangle's
+    pairs (found out early, without listing them all).
 
     Parameters
     ----------
@@ -249,14 +299,24 @@ def make_plan(
         Device bytes per chunk.
     on_tile : callable(Tile)
     group_rows : int
-        Query rows per group.
+        Most query rows per group.
+    waste : float
+        A block joins a group while that computes at most this multiple of the pairs.
+    max_frac : float
+        Give up beyond this fraction of the pairs.
     """
     n = int(W.shape[0])
     perm, sizes = _kmeans_order(torch, W, max(2, n // BLOCK_ROWS), seed, budget, on_tile)
     Wp = W.index_select(0, torch.as_tensor(perm, device=W.device))
     bounds = _blocks(sizes)
-    groups = _groups(bounds, group_rows)
     p = float("inf") if linf else 2.0
     cent, rad = _balls(torch, Wp, bounds, p, budget, on_tile)
-    lists, frac = _reach(torch, cent, rad, groups, bounds, R, p, budget, on_tile)
+    top = float((torch.linalg.vector_norm(cent, ord=p, dim=1) + rad).max())  # >= any row norm
+    # float64 rounding of the balls and distances, and the compute dtype's of the rows
+    slack = 1e-6 * (top + R) + 4.0 * _U32 * top
+    reach = _block_reach(torch, cent, rad, R + slack, p, budget, on_tile)
+    got = _group(bounds, reach, group_rows, max_frac, waste)
+    if got is None:
+        return None, W
+    groups, lists, frac = got
     return Plan(perm, bounds, groups, lists, frac), Wp

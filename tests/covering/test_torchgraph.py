@@ -25,7 +25,9 @@ from tests.covering.reference import check_cover
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed ([gpu-torch])")
-DEVICES = ["cpu"] + (["cuda"] if HAS_TORCH and torchgraph.torch_cuda_available() else [])
+DEVICES = ["cpu"] + (
+    ["cuda"] if HAS_TORCH and importlib.import_module("torch").cuda.is_available() else []
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -125,16 +127,19 @@ def test_lattice_ties_equal_eta_graph(
     metric=st.sampled_from(["l2", "linf", "cosine"]),
     precision=st.sampled_from(["float32", "float64"]),
     index=st.sampled_from(["flat", "ivf"]),
+    waste=st.sampled_from([1.0, 1.25, 4.0]),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_property_equal_to_eta_graph(
-    n: int, d: int, power: int, metric: str, precision: str, index: str, seed: int
+    n: int, d: int, power: int, metric: str, precision: str, index: str, waste: float, seed: int
 ) -> None:
     """Lattices scaled by powers of two with duplicated rows, eta at an exact pairwise
-    distance, and a permutation of the rows: always the same graph as the canonical rule."""
+    distance, and a permutation of the rows: always the same graph as the canonical rule
+    (pruned plans with groups merged more or less freely, as on a GPU or a CPU)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(torchprune, "BLOCK_ROWS", 4)
         mp.setattr(torchgraph, "GROUP_ROWS_PRUNED", (16, 16))
+        mp.setattr(torchgraph, "GROUP_WASTE", (waste, waste))
         mp.setattr(torchgraph, "BLOCK_ROWS", 4)
         X = _lattice(seed, n, d, power)
         if metric == "cosine":
@@ -180,6 +185,21 @@ def test_mixture_pruned_and_flat(device: str, metric: str, eta: float) -> None:
 
 
 @needs_torch
+def test_mixture_with_the_gpu_grouping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU's plan (large groups spanning clusters) on CPU tensors: the same graph."""
+    from covering.bench.data import mixture
+
+    monkeypatch.setattr(torchgraph, "GROUP_ROWS_PRUNED", (1024, 1024))
+    monkeypatch.setattr(torchgraph, "GROUP_WASTE", (3.0, 3.0))
+    ds = mixture(4800, 32, per_component=400)
+    Z = prepare(np.asarray(ds.X, dtype=np.float64), "l2")
+    tiles: list[torchprune.Tile] = []
+    _check(Z, 2.5, "l2", precision="float64", on_tile=tiles.append)
+    assert any(t.kind == "reach" for t in tiles)
+    assert max(t.rows for t in tiles if t.kind == "dist") > 400  # groups span clusters
+
+
+@needs_torch
 @pytest.mark.parametrize("index", ["flat", "ivf"])
 @pytest.mark.parametrize("precision", ["float32", "float64"])
 def test_tile_budget_is_respected(index: str, precision: str, small_blocks: None) -> None:
@@ -208,7 +228,9 @@ def test_edge_cases_and_scoped_tf32() -> None:
     X = np.zeros((50, 6))
     X[:, 1:3] = np.random.default_rng(0).integers(0, 3, size=(50, 2))
     X[:, 4] = 7.0  # a constant column: dropped from the tiles, never from the exact check
+    before = X.copy()
     _check(X, 1.0, "l2")
+    np.testing.assert_array_equal(X, before)  # the rows are never modified
     seen: list[bool] = []
     old = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = True
