@@ -339,3 +339,15 @@ def test_import_covering_never_imports_torch(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "[gpu-torch]" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "c.json").exists()
+
+
+def test_service_setting_names_the_torch_backend(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    service = pytest.importorskip("service", reason="the service extra is not installed")
+    monkeypatch.setenv("COVERING_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COVERING_BACKEND", "torch")
+    assert service.Settings().backend == "torch"
+    monkeypatch.setenv("COVERING_BACKEND", "cuda")
+    with pytest.raises(ValueError):
+        service.Settings()
