@@ -3,7 +3,7 @@
 The graph equals :func:`covering.graph.eta_graph`'s edge set: the device only *proposes*
 candidates, and every pair whose tile value lies within a proven error bound of the threshold
 is decided by the engine's one float64 distance, :func:`covering.metrics.exact_distances`, on
-the CPU, with the same ``<= eta`` rule.
+the CPU, with the engine's one radius test, :func:`covering.metrics.within`.
 
 How a class's rows ``Z`` (float64 (n, d), prepared) become a graph:
 
@@ -14,8 +14,9 @@ How a class's rows ``Z`` (float64 (n, d), prepared) become a graph:
 2. Tiles of at most ``tile_bytes`` device bytes (never n x n) compute FAISS's quantity
    (``|q|^2 + |c|^2 - 2<q, c>`` for L2 and cosine, ``max |q - c|`` for L-inf) for the pairs of
    the upper triangle (each unordered pair once). A pair whose value is below the threshold
-   minus the bound of :meth:`covering.metrics.FaissView.pair_tolerance` (scaled to the compute
-   precision's unit round-off, doubled) is an edge; above threshold plus bound it is not;
+   minus the bound (:meth:`covering.metrics.FaissView.pair_tolerance` scaled to the compute
+   precision's unit round-off and doubled, plus :meth:`covering.metrics.FaissView.margin` for
+   the canonical distance's own rounding) is an edge; above threshold plus bound it is not;
    in between it is decided exactly.
 3. With ``index="ivf"`` (or ``"auto"`` on large classes when it pays) the rows are ordered by a
    few k-means iterations and cut into blocks of :data:`BLOCK_ROWS`; a block pair is computed
@@ -44,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from covering.graph import FLAT_MAX, IVF_MAX_SCAN, Graph, f32_above, f32_below
-from covering.metrics import FaissView, check_metric, exact_distances, span_scale
+from covering.metrics import FaissView, check_metric, exact_distances, span_scale, within
 from covering.selfjoin import _symmetric
 from covering.torchprune import BLOCK_ROWS, Plan, Tile, TileFn, make_plan
 
@@ -176,7 +177,7 @@ class _Space:
     thr: float
     tol: float  # the bound at the largest norms
     unit: float  # unit round-off of the compute dtype / float32's
-    extra: float  # absolute term added to every bound (cosine: unit rows are not exactly unit)
+    extra: float  # added to every bound: FaissView.margin, the canonical distance's rounding
     linf: bool
 
     def pair_tol(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -315,7 +316,7 @@ def _decide(
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         exact = exact_distances(Z[lo], Z[hi], metric)
         dist[band] = exact
-        keep[band] = exact <= eta
+        keep[band] = within(exact, eta)
     return rows[keep], cols[keep], dist[keep]
 
 
@@ -344,8 +345,11 @@ def _space(
         W = W.to(torch.float32)
     n, dim = int(W.shape[0]), int(W.shape[1])
     unit = 1.0 if f32 else _U64 / _U32
-    # cosine: |a - b|^2 of the prepared rows is 2 * (1 - <a, b>) up to their norms' rounding
-    extra = 4.0 * (Z.shape[1] + 4) * _U64 if metric == "cosine" else 0.0
+    thr = view.to_faiss(eta / scale)
+    # the canonical float64 distance's own rounding near the threshold (for cosine it covers
+    # unit rows being unit only to float64 precision too): a pair decided without it is
+    # decided as the canonical distance would
+    extra = view.margin(thr, Z.shape[1])
     linf = view.faiss_metric == "linf"
     norms, sq = None, np.zeros(0)
     if linf:  # the bound at the largest coordinate (FaissView.tolerance's, on one value)
@@ -367,7 +371,7 @@ def _space(
         norms=norms,
         sq=sq,
         perm=None,
-        thr=view.to_faiss(eta / scale),
+        thr=thr,
         tol=SAFETY * unit * bound + extra,
         unit=unit,
         extra=extra,

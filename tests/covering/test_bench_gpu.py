@@ -113,6 +113,7 @@ def test_plan_and_markdown() -> None:
     assert "ABOVE the tile budget" in markdown(doc)
 
 
+@pytest.mark.slow  # subprocesses
 @needs_torch
 def test_main_writes_records_and_skips_what_cannot_fit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -318,6 +318,7 @@ def test_auto_chooses_torch_only_without_faiss_gpu(monkeypatch: pytest.MonkeyPat
         assert covering.api._resolve_backend("auto") == "cpu"  # this box: FAISS on the CPU
 
 
+@pytest.mark.slow  # subprocesses
 def test_import_covering_never_imports_torch(tmp_path: Path) -> None:
     code = (
         "import sys, numpy as np, covering\n"
