@@ -19,6 +19,7 @@ command on a CPU.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +68,11 @@ def _log_classes(name: str) -> Any:
     return tick
 
 
-def _time_stages() -> dict[str, float]:
-    """Wrap the engine's per-class solve and both graph builders with timers (this worker
-    process only); returns the running sums: ``class`` (a class's graph and solve) and
-    ``graph``."""
+@contextlib.contextmanager
+def _instrumented(tile_bytes: int) -> Iterator[dict[str, float]]:
+    """For the duration: the torch backend's tile budget set to ``tile_bytes``, and the
+    engine's per-class solve and both graph builders wrapped with timers, whose running sums
+    it yields (``class``: a class's graph and solve; ``graph``). Restored afterwards."""
     import covering.api as api
     from covering import torchgraph
 
@@ -85,10 +88,16 @@ def _time_stages() -> dict[str, float]:
 
         return wrapper
 
+    saved = (api.solve_radius, api.eta_graph, torchgraph.eta_graph_torch, torchgraph.TILE_BYTES)
     api.solve_radius = timed("class", api.solve_radius)
     api.eta_graph = timed("graph", api.eta_graph)
     torchgraph.eta_graph_torch = timed("graph", torchgraph.eta_graph_torch)
-    return sums
+    torchgraph.TILE_BYTES = tile_bytes  # eta_graph_torch's default budget
+    try:
+        yield sums
+    finally:
+        api.solve_radius, api.eta_graph, torchgraph.eta_graph_torch = saved[:3]
+        torchgraph.TILE_BYTES = saved[3]
 
 
 def _gpu_peak() -> tuple[int | None, str]:
@@ -154,24 +163,23 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
     eta, backend = float(spec["eta"]), spec["backend"]
     t_up = time.perf_counter()
     if backend == "torch":  # torch's import and CUDA's start are not the graph's time
-        torchgraph.TILE_BYTES = int(spec["tile_bytes"])  # eta_graph_torch's default budget
         torch = torchgraph.import_torch()
         if torch.cuda.is_available():
             torch.zeros(1, device="cuda")
             torch.cuda.synchronize()
     startup = time.perf_counter() - t_up
-    sums = _time_stages()
-    t0 = time.perf_counter()
-    cov = covering.cover(
-        X,
-        y,
-        eta=eta,
-        method="greedy",
-        lower_bound=False,
-        backend=backend,
-        progress=_log_classes(spec["name"]),
-    )
-    t1 = time.perf_counter()
+    with _instrumented(int(spec["tile_bytes"])) as sums:
+        t0 = time.perf_counter()
+        cov = covering.cover(
+            X,
+            y,
+            eta=eta,
+            method="greedy",
+            lower_bound=False,
+            backend=backend,
+            progress=_log_classes(spec["name"]),
+        )
+        t1 = time.perf_counter()
     covering.verify(X, cov, y)
     t2 = time.perf_counter()
     peak_gpu, device = _gpu_peak()
