@@ -165,18 +165,28 @@ def _from_pairs(r: np.ndarray, c: np.ndarray, n: int) -> tuple[np.ndarray, np.nd
 
 @needs_torch
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize(("metric", "eta"), [("l2", 2.5), ("linf", 0.9), ("cosine", 0.03)])
-def test_mixture_pruned_and_flat(device: str, metric: str, eta: float) -> None:
-    """Clustered rows above FLAT_MAX: ``auto`` prunes (and the graph does not change)."""
+@pytest.mark.parametrize(
+    ("metric", "eta", "n", "index", "most"),
+    [
+        ("l2", 2.5, 4800, "auto", 0.3),
+        ("cosine", 0.03, 4800, "auto", 0.3),
+        # FAISS's flat L-inf search is slow: fewer rows, the pruned plan asked for
+        ("linf", 0.9, 2400, "ivf", 0.5),
+    ],
+)
+def test_mixture_pruned_and_flat(
+    device: str, metric: str, eta: float, n: int, index: str, most: float
+) -> None:
+    """Clustered rows (above FLAT_MAX for ``auto``): the pruned plan skips most pairs, and the
+    graph is the CPU path's and the flat plan's."""
     from covering.bench.data import mixture
 
-    ds = mixture(4800, 32, per_component=400)
+    ds = mixture(n, 32, per_component=400)
     Z = prepare(np.asarray(ds.X, dtype=np.float64), metric)
     tiles: list[torchprune.Tile] = []
-    g = _check(Z, eta, metric, device=device, on_tile=tiles.append)
-    assert any(t.kind == "reach" for t in tiles)  # the pruned plan was built
+    g = _check(Z, eta, metric, device=device, index=index, on_tile=tiles.append)
     computed = sum(t.rows * t.cols for t in tiles if t.kind == "dist")
-    assert computed < 0.3 * Z.shape[0] ** 2 / 2  # and it skipped most pairs
+    assert computed < most * n**2 / 2  # the pruned plan ran and skipped most pairs
     flat = torchgraph.eta_graph_torch(Z, eta, metric, device=device, index="flat")
     (rf, cf, df), (rg, cg, dg) = _csr(flat), _csr(g)
     np.testing.assert_array_equal(rf, rg)
@@ -186,7 +196,7 @@ def test_mixture_pruned_and_flat(device: str, metric: str, eta: float) -> None:
 
 @needs_torch
 def test_mixture_with_the_gpu_grouping(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The GPU's plan (large groups spanning clusters) on CPU tensors: the same graph."""
+    """The GPU's plan (groups of up to 1,024 rows spanning clusters) on CPU tensors."""
     from covering.bench.data import mixture
 
     monkeypatch.setattr(torchgraph, "GROUP_ROWS_PRUNED", (1024, 1024))
@@ -194,9 +204,10 @@ def test_mixture_with_the_gpu_grouping(monkeypatch: pytest.MonkeyPatch) -> None:
     ds = mixture(4800, 32, per_component=400)
     Z = prepare(np.asarray(ds.X, dtype=np.float64), "l2")
     tiles: list[torchprune.Tile] = []
-    _check(Z, 2.5, "l2", precision="float64", on_tile=tiles.append)
-    assert any(t.kind == "reach" for t in tiles)
-    assert max(t.rows for t in tiles if t.kind == "dist") > 400  # groups span clusters
+    _check(Z, 2.5, "l2", precision="float64", index="ivf", on_tile=tiles.append)
+    dist = [t for t in tiles if t.kind == "dist"]
+    assert max(t.rows for t in dist) > 400  # groups span clusters
+    assert sum(t.rows * t.cols for t in dist) < 0.8 * 4800**2 / 2  # and still prune
 
 
 @needs_torch
