@@ -41,7 +41,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 METHODS = ("auto", "greedy", "net", "milp", "kcenter")
-BACKENDS = ("auto", "cpu", "gpu")
+BACKENDS = ("auto", "cpu", "gpu", "torch")
 #: auto: classes up to this many rows (and AUTO_MILP_MAX_EDGES edges) get a MILP polish
 AUTO_MILP_MAX_ROWS = 20_000
 AUTO_MILP_MAX_EDGES = 3_000_000
@@ -228,6 +228,12 @@ def solve_radius(
         from covering.gpu import eta_graph_gpu
 
         g = eta_graph_gpu(Z, eta, metric, progress=report.stage("graph", base, total))
+    elif backend == "torch":
+        from covering.torchgraph import eta_graph_torch
+
+        g = eta_graph_torch(
+            Z, eta, metric, index=index, progress=report.stage("graph", base, total), seed=seed
+        )
     else:
         g = eta_graph(
             Z, eta, metric, index=index, progress=report.stage("graph", base, total), seed=seed
@@ -324,7 +330,11 @@ def cover(
         See docs/engine.md ("Methods"). ``auto``: greedy with a proven lower bound, then a
         time-limited MILP polish (warm-started) on classes small enough; ``kcenter`` in budget
         mode.
-    backend : {"auto", "cpu", "gpu"}
+    backend : {"auto", "cpu", "gpu", "torch"}
+        ``gpu``: FAISS on a GPU; ``torch``: the graph in torch tiles
+        (:mod:`covering.torchgraph`, CUDA when torch sees it, else CPU; extra ``[gpu-torch]``);
+        ``auto``: ``gpu`` when FAISS sees a GPU, else ``torch`` when torch sees CUDA, else
+        ``cpu``. Every backend builds the same graph.
     seed : int
         Seed of the randomised steps (IVF training, farthest-first start).
     progress : bool or callable(stage, done, total)
@@ -334,7 +344,7 @@ def cover(
     lower_bound : bool
         Compute a proven lower bound (LP relaxation or dual degree bound) for graph methods.
     index : {"auto", "flat", "ivf"}
-        FAISS index for the neighbour graph.
+        Index for the neighbour graph (FAISS's, or the torch backend's pruning).
 
     Returns
     -------
@@ -562,6 +572,16 @@ def _resolve_backend(backend: str) -> str:
                 "CUDA machine, or use backend='cpu')"
             )
         return "gpu"
+    if backend == "torch":
+        from covering.torchgraph import import_torch
+
+        import_torch()  # a ValueError naming the extra when torch is missing
+        return "torch"
     if backend == "auto" and gpu_available():
         return "gpu"
+    if backend == "auto":
+        from covering.torchgraph import torch_cuda_available
+
+        if torch_cuda_available():
+            return "torch"
     return "cpu"

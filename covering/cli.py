@@ -71,7 +71,7 @@ def cover_cmd(
     ] = None,
     metric: Annotated[str, typer.Option(help="l2, linf or cosine")] = "l2",
     method: Annotated[str, typer.Option(help="|".join(METHODS))] = "auto",
-    backend: Annotated[str, typer.Option(help="auto, cpu or gpu")] = "auto",
+    backend: Annotated[str, typer.Option(help="auto, cpu, gpu or torch")] = "auto",
     seed: Annotated[int, typer.Option(help="seed of randomised steps")] = 0,
     time_limit: Annotated[float | None, typer.Option(help="MILP seconds per class")] = None,
     arrays: Annotated[bool, typer.Option(help="always write <output>.npz with assignment")] = False,

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
         Largest accepted request body (``.npy`` upload); larger ones get 413 and are not kept.
     workers : int
         Job threads; 1 (one job at a time) suits one GPU, more suits a multi-core CPU box.
-    backend : {"auto", "cpu", "gpu"}
+    backend : {"auto", "cpu", "gpu", "torch"}
         Engine backend for cover jobs.
     insecure_dev : bool
         Allow starting without any token (every request is then accepted). Development only.
@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_upload_bytes: int = Field(default=8 << 30, ge=1)
     workers: int = Field(default=1, ge=1, le=64)
-    backend: Literal["auto", "cpu", "gpu"] = "auto"
+    backend: Literal["auto", "cpu", "gpu", "torch"] = "auto"
     insecure_dev: bool = False
     ray_address: str | None = None
     max_wait_s: float = Field(default=300.0, ge=0, le=3600)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,6 +122,15 @@ def mixture(
     return Dataset(f"mix{dim}", X, y)
 
 
+def _write_chunks(part: str, starts: list[int], n: int, dim: int, kw: dict[str, Any]) -> None:
+    """Write the chunks beginning at ``starts`` into the memmapped ``.npy`` ``part``."""
+    X = np.load(part, mmap_mode="r+", allow_pickle=False)
+    for s in starts:
+        e = min(n, s + CHUNK)
+        X[s:e], _ = _rows(s, e, dim, **kw)
+    X.flush()
+
+
 def write_mixture(
     directory: Path,
     n: int,
@@ -132,8 +142,12 @@ def write_mixture(
     intrinsic: int = 8,
     noise: float = 0.5,
     spread: float = 12.0,
+    workers: int = 1,
 ) -> tuple[Path, Path]:
     """Write a mixture to ``directory`` as ``.npy`` files, chunk by chunk (bounded memory).
+
+    ``workers`` > 1 writes the chunks from that many processes (the same rows: each chunk is
+    seeded by its own start).
 
     Returns
     -------
@@ -146,24 +160,35 @@ def write_mixture(
     yp = directory / f"mix_n{n}_d{dim}_s{seed}.labels.npy"
     if xp.exists() and yp.exists():
         return xp, yp
-    X = np.lib.format.open_memmap(str(xp) + ".part", mode="w+", dtype=np.float32, shape=(n, dim))
-    y = np.empty(n, dtype=np.int64)
-    for s in range(0, n, CHUNK):
-        e = min(n, s + CHUNK)
-        X[s:e], y[s:e] = _rows(
-            s,
-            e,
-            dim,
-            seed=seed,
-            classes=classes,
-            per_component=per_component,
-            intrinsic=intrinsic,
-            noise=noise,
-            spread=spread,
-        )
-    X.flush()
+    part = str(xp) + ".part"
+    X = np.lib.format.open_memmap(part, mode="w+", dtype=np.float32, shape=(n, dim))
     del X
-    Path(str(xp) + ".part").replace(xp)
+    kw: dict[str, Any] = dict(
+        seed=seed,
+        classes=classes,
+        per_component=per_component,
+        intrinsic=intrinsic,
+        noise=noise,
+        spread=spread,
+    )
+    starts = list(range(0, n, CHUNK))
+    jobs = max(1, min(int(workers), len(starts)))
+    if jobs == 1:
+        _write_chunks(part, starts, n, dim, kw)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+            futures = [
+                pool.submit(_write_chunks, part, starts[i::jobs], n, dim, kw) for i in range(jobs)
+            ]
+            for f in futures:
+                f.result()
+    # the labels of _rows: component (a run of per_component rows) modulo classes
+    y = (np.arange(n, dtype=np.int64) // per_component) % classes
+    Path(part).replace(xp)
     np.save(yp, y, allow_pickle=False)
     log.info("wrote %s (%d x %d)", xp, n, dim)
     return xp, yp
