@@ -157,8 +157,8 @@ class Point:
 
 def plan(cfg: CurveConfig) -> list[Point]:
     """Every run of the grid, most informative first: covers against stratified random (and
-    full data) over all fractions, seed by seed; then the other regime's; then matched random
-    and k-center; then weightings, spaces and DM."""
+    full data) over all fractions, seed by seed; then the other regime's; then the cover's
+    weightings and spaces; then matched random and k-center; then DM."""
     out: list[Point] = []
     mfc = "mfc" in cfg.methods
 
@@ -177,12 +177,6 @@ def plan(cfg: CurveConfig) -> list[Point]:
                     add(Point("random", f, regime, seed))
                 if "full" in cfg.methods and regime == "epochs":
                     add(Point("full", f, "epochs", seed))
-    for regime in cfg.regimes:
-        for seed in cfg.seeds:
-            for f in cfg.fractions:
-                for m in ("random_matched", "kcenter"):
-                    if m in cfg.methods and (m != "random_matched" or mfc):
-                        add(Point(m, f, regime, seed))
     if mfc:
         for regime in cfg.regimes:
             for seed in cfg.seeds:
@@ -191,6 +185,12 @@ def plan(cfg: CurveConfig) -> list[Point]:
                         add(Point("mfc", f, regime, seed, weighting=w))
                     for s in cfg.spaces:
                         add(Point("mfc", f, regime, seed, space=s, weighting="counts"))
+    for regime in cfg.regimes:
+        for seed in cfg.seeds:
+            for f in cfg.fractions:
+                for m in ("random_matched", "kcenter"):
+                    if m in cfg.methods and (m != "random_matched" or mfc):
+                        add(Point(m, f, regime, seed))
     for regime in cfg.regimes:
         for seed in cfg.seeds:
             for f in cfg.dm_fractions:
