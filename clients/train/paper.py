@@ -42,6 +42,7 @@ __all__ = [
     "run_paper",
     "size_steps",
     "train_set",
+    "train_step",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def _step(
+def train_step(
     model: nn.Module,
     opt: torch.optim.Optimizer,
     xb: torch.Tensor,
@@ -169,7 +170,7 @@ def calibrate(
             _sync(dev)
             t = time.perf_counter()
         idx = torch.randint(X.shape[0], (bs,), device=dev, generator=gen)
-        _step(model, opt, X[idx], y[idx], None, r.train_eps, r, gen)
+        train_step(model, opt, X[idx], y[idx], None, r.train_eps, r, gen)
     _sync(dev)
     return (time.perf_counter() - t) / max(steps, 1)
 
@@ -198,7 +199,7 @@ def train_set(
         eps = r.train_eps
         if r.eps_warmup > 0:
             eps = r.train_eps * min(1.0, (i + 1) / (r.eps_warmup * r.steps))
-        loss = _step(model, opt, X[idx], y[idx], w[idx] if weighted else None, eps, r, gen_a)
+        loss = train_step(model, opt, X[idx], y[idx], w[idx] if weighted else None, eps, r, gen_a)
         sched.step()
         if i >= r.steps - tail:
             loss_tail += loss
