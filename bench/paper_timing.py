@@ -14,14 +14,9 @@ import numpy as np
 import torch
 
 
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
 def time_training(steps: int, batch: int, dev: torch.device) -> None:
     from clients.train.models import build_model
-    from clients.train.paper import Recipe, train_step
+    from clients.train.paper import Recipe, sync_device, train_step
 
     r = Recipe(batch_size=batch)
     model = build_model(r.model, (1, 28, 28), 10, r.width).to(dev)
@@ -30,11 +25,11 @@ def time_training(steps: int, batch: int, dev: torch.device) -> None:
     X = torch.rand(batch, 1, 28, 28, device=dev)
     y = torch.randint(0, 10, (batch,), device=dev)
     train_step(model, opt, X, y, None, r.train_eps, r, gen)  # warm-up
-    _sync(dev)
+    sync_device(dev)
     t, c = time.perf_counter(), time.process_time()
     for _ in range(steps):
         train_step(model, opt, X, y, None, r.train_eps, r, gen)
-    _sync(dev)
+    sync_device(dev)
     wall, cpu = (time.perf_counter() - t) / steps, (time.process_time() - c) / steps
     epoch = int(np.ceil(60_000 / batch))
     print(
@@ -47,6 +42,7 @@ def time_training(steps: int, batch: int, dev: torch.device) -> None:
 
 def time_dm(iterations: int, dev: torch.device) -> None:
     from clients.train.baselines.dm import DMConfig, condense
+    from clients.train.paper import sync_device
 
     rng = np.random.default_rng(0)
     X = rng.random((6000, 784), dtype=np.float32)  # MNIST-sized rows, 600 per class
@@ -55,7 +51,7 @@ def time_dm(iterations: int, dev: torch.device) -> None:
     (res, _) = condense(
         X, y, [10, 50], (1, 28, 28), DMConfig.paper(iterations=iterations), device=dev
     )
-    _sync(dev)
+    sync_device(dev)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     print(
         f"DM (paper settings, 10 and 50 per class together), {dev}: {res.iterations} iterations, "

@@ -104,7 +104,8 @@ def _prep(a: argparse.Namespace) -> None:
 
 
 def _run(a: argparse.Namespace) -> None:
-    from clients.train.paper import Recipe, dry_run_recipe, run_paper
+    from clients.train.paper import Recipe, dry_run_recipe
+    from clients.train.paper_run import run_paper
 
     recipe = dry_run_recipe() if a.dry_run else Recipe()
     if a.steps is not None:

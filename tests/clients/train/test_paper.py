@@ -170,6 +170,7 @@ def test_the_device_path_imports_without_the_engine() -> None:
         "import sys\n"
         f"for m in {BLOCK!r}: sys.modules[m] = None\n"
         "import clients.train.paper, clients.train.paper_cli, clients.train.paper_report\n"
+        "import clients.train.paper_run\n"
         "import clients.train.baselines.dm\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
