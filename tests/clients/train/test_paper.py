@@ -164,6 +164,7 @@ def test_record_problems_are_named() -> None:
     assert "recipe" in str(paper_record_problem({**good, "recipe": {}}))
 
 
+@pytest.mark.slow
 def test_the_device_path_imports_without_the_engine() -> None:
     """The device lacks FAISS, highspy and pydantic: importing the run must not need them."""
     code = (
