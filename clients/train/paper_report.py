@@ -125,6 +125,7 @@ def _plot(records: list[dict[str, Any]], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     keys = ["clean"]
     for k in ("pgd-linf-0.3", "aa-linf-0.3", "pgd-l2-1.5", "aa-l2-1.5"):
@@ -151,8 +152,10 @@ def _plot(records: list[dict[str, Any]], path: Path) -> None:
                 for _, v in pts:
                     ax.axhline(v, color="k", ls="--", lw=1, label="full")
             else:
-                ax.plot(*zip(*pts, strict=True), marker="o", ls="", label=m)
+                mk = {"dm": "o", "mfc": "s", "random": "^"}[m]
+                ax.plot(*zip(*pts, strict=True), marker=mk, ls="", alpha=0.8, label=m)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_ylim(0, 1)
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("training points")
