@@ -50,7 +50,8 @@ def dry_run(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "from clients.train.paper_cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    args = ["run", str(bundle), "--out", str(out), "--dry-run", "--steps", "3", "--budget", "120"]
+    # a budget that cannot run out: every set is trained and attacked, however loaded the machine
+    args = ["run", str(bundle), "--out", str(out), "--dry-run", "--steps", "3", "--budget", "1e5"]
     args += ["--dm-iterations", "2", "--dm-width", "8", "--dm-batch-real", "8"]
     env = {
         **os.environ,
@@ -109,9 +110,9 @@ def test_dry_run_writes_valid_records(dry_run: Path) -> None:
         assert set(r["robust_acc"]) >= {"pgd-linf-0.3", "pgd-l2-1.5"}
     dm = next(r for r in records if r["method"] == "dm")
     assert dm["set"]["dm_iterations"] == 2 and dm["set"]["dm"]["width"] == 8
-    ran = [r for r in records if r["autoattack_acc"] is not None]
-    assert ran, "AutoAttack ran on no model"
-    assert set(ran[0]["autoattack_acc"]) == {"aa-linf-0.3", "aa-l2-1.5"}
+    for r in records:
+        assert set(r["autoattack_acc"]) == {"aa-linf-0.3", "aa-l2-1.5"}, r["autoattack_note"]
+        assert r["autoattack_note"] == "standard AutoAttack on 40 test images"
     md = dry_run.with_name(dry_run.name + ".md").read_text()
     assert "| method |" in md and "Recipe (the same for every method)" in md
     assert dry_run.with_name(dry_run.name + ".png").stat().st_size > 1000
@@ -148,14 +149,18 @@ def test_size_steps_fits_the_time() -> None:
     assert size_steps(1e6, 10, 0.05, r) == 1000
 
 
-def test_record_problems_are_named() -> None:
-    good = {
+def _good_record() -> dict[str, object]:
+    return {
         "dataset": "mnist", "method": "mfc", "budget_per_class": 10, "fraction": 0.5,
         "n_train": 100, "seed": 0, "regime": "steps", "space": "pixels", "weighting": "counts",
         "eta": 1.0, "clean_acc": 0.9, "robust_acc": {"pgd-linf-0.3": 0.5},
         "autoattack_acc": None, "cost_samples": 10, "seconds": 1.0, "device": "H200",
         "recipe": {"steps": 3}, "config": {"steps": 3, "seed": 0},
     }  # fmt: skip
+
+
+def test_record_problems_are_named() -> None:
+    good = _good_record()
     assert paper_record_problem(good) is None
     assert "has no" in str(paper_record_problem({k: v for k, v in good.items() if k != "eta"}))
     assert "eta" in str(paper_record_problem({**good, "method": "random"}))
@@ -177,3 +182,23 @@ def test_the_device_path_imports_without_the_engine() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_autoattack_not_begun_without_time(tmp_path: Path) -> None:
+    import time
+
+    import torch
+
+    from clients.train.paper_bundle import TrainingSet
+    from clients.train.paper_run import _autoattack_all
+
+    rec = _good_record()
+    ts = TrainingSet(
+        "mfc-b10-s0", "mfc", 10, 0, "counts", 1.0, np.zeros((1, 4)), np.zeros(1), np.ones(1)
+    )
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 10))
+    X, y = torch.zeros(2, 1, 2, 2), torch.zeros(2, dtype=torch.int64)
+    clock = (time.perf_counter() - 100.0, 60.0, 1.0)  # 100 s into a 60 s budget
+    _autoattack_all([(ts, model, rec)], X, y, Recipe(), clock, [rec], tmp_path / "o", "# h", print)
+    assert rec["autoattack_acc"] is None and rec["autoattack_note"] == "not run: time budget spent"
+    assert json.loads((tmp_path / "o.json").read_text())[0]["autoattack_acc"] is None
