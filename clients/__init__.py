@@ -1,17 +1,26 @@
 """Clients of the covering service. ``CoverClient`` needs only httpx (extra ``[client]``);
-the training client lives in ``clients.train`` (extra ``[train]``, imports torch)."""
+the training client lives in ``clients.train`` (extra ``[train]``, imports torch).
 
-from clients.http import (
-    FINAL_STATES,
-    JOB_STATES,
-    AuthError,
-    CoverClient,
-    CoverServiceError,
-    InvalidInput,
-    JobFailed,
-    NotFound,
-    PayloadTooLarge,
-)
+The HTTP client is imported on first use, so ``clients.train`` loads where the service's
+dependencies (pydantic, FAISS) are missing, e.g. on a GPU machine for the paper run."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from clients.http import (
+        FINAL_STATES,
+        JOB_STATES,
+        AuthError,
+        CoverClient,
+        CoverServiceError,
+        InvalidInput,
+        JobFailed,
+        NotFound,
+        PayloadTooLarge,
+    )
 
 __all__ = [
     "FINAL_STATES",
@@ -24,3 +33,9 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module("clients.http"), name)
+    raise AttributeError(f"module 'clients' has no attribute {name!r}")

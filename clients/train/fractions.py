@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 SPACES = ("pixels", "pca", "embedding")
 #: how a cover's centres are weighted in training
 WEIGHTINGS = ("counts", "none", "sampler", "sqrt")
+#: :func:`covering.eta_for_size`'s default precision of eta
+DEFAULT_RTOL = 1e-3
 
 
 def check_fraction(fraction: object) -> float:
@@ -141,10 +143,13 @@ class CoverPick:
     seconds: float
 
 
-def _cache_key(Z: np.ndarray, y: np.ndarray, size: int, metric: str) -> str:
+def _cache_key(Z: np.ndarray, y: np.ndarray, size: int, metric: str, rtol: float) -> str:
     from covering import fingerprint
 
-    text = json.dumps([fingerprint(Z), fingerprint(y), size, metric])
+    key: list[object] = [fingerprint(Z), fingerprint(y), size, metric]
+    if rtol != DEFAULT_RTOL:
+        key.append(rtol)
+    text = json.dumps(key)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -155,15 +160,17 @@ def cover_at_size(
     *,
     metric: str = "l2",
     cache: Path | None = None,
+    rtol: float = 1e-3,
 ) -> CoverPick:
     """The labelled radius-mode cover of ``Z`` (n, d) with exactly ``size`` centres
-    (:func:`covering.eta_for_size`), verified; cached in ``cache`` (a directory) by the
-    fingerprints of ``Z`` and ``y``, ``size`` and ``metric``: the cover is deterministic."""
+    (:func:`covering.eta_for_size`, eta to the relative precision ``rtol``), verified; cached
+    in ``cache`` (a directory) by the fingerprints of ``Z`` and ``y``, ``size``, ``metric``
+    and ``rtol``: the cover is deterministic."""
     import covering
 
     if cache is None:
-        return _cover_now(Z, y, size, metric, None)
-    path = cache / f"cover-{_cache_key(Z, y, size, metric)}.npz"
+        return _cover_now(Z, y, size, metric, rtol, None)
+    path = cache / f"cover-{_cache_key(Z, y, size, metric, rtol)}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "a") as lock:  # one worker computes, others wait
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -177,11 +184,11 @@ def cover_at_size(
             if not np.array_equal(np.bincount(assign, minlength=idx.shape[0]), w):
                 raise ValueError(f"{path}: weights do not match the assignment; delete it")
             return CoverPick(idx, w, eta, radius, 0.0)
-        return _cover_now(Z, y, size, metric, path)
+        return _cover_now(Z, y, size, metric, rtol, path)
 
 
 def _cover_now(
-    Z: np.ndarray, y: np.ndarray, size: int, metric: str, path: Path | None
+    Z: np.ndarray, y: np.ndarray, size: int, metric: str, rtol: float, path: Path | None
 ) -> CoverPick:
     import time
 
@@ -189,7 +196,7 @@ def _cover_now(
     from covering.io import write_npz_atomic
 
     t = time.perf_counter()
-    cov = covering.eta_for_size(Z, y, size, metric=metric)
+    cov = covering.eta_for_size(Z, y, size, metric=metric, rtol=rtol)
     pick = CoverPick(cov.indices, cov.weights, cov.eta, cov.radius, time.perf_counter() - t)
     if path is not None:
         write_npz_atomic(

@@ -77,17 +77,27 @@ class ConvNet(_Classifier):
         Channels of every conv layer (128 in the papers).
     depth : int
         Number of blocks (3 in the papers); pooling stops once the map is 1x1.
+    first_padding : int
+        Zero padding of the first conv (1; the reference code uses 3 for one-channel images,
+        so that MNIST's 28x28 becomes 32x32).
     """
 
     def __init__(
-        self, in_shape: tuple[int, int, int], n_classes: int, width: int = 128, depth: int = 3
+        self,
+        in_shape: tuple[int, int, int],
+        n_classes: int,
+        width: int = 128,
+        depth: int = 3,
+        first_padding: int = 1,
     ) -> None:
         super().__init__()
         c, h, w = in_shape
         layers: list[nn.Module] = []
-        for _ in range(depth):
+        for d in range(depth):
+            pad = first_padding if d == 0 else 1
+            h, w = h + 2 * pad - 2, w + 2 * pad - 2
             layers += [
-                nn.Conv2d(c, width, 3, padding=1),
+                nn.Conv2d(c, width, 3, padding=pad),
                 nn.GroupNorm(width, width, affine=True),
                 nn.ReLU(),
             ]
