@@ -276,16 +276,31 @@ def demo_cmd(
         str,
         typer.Option(help="auto (bundled MNIST, else digits), mnist, digits or an MNIST IDX dir"),
     ] = "auto",
-    budget: Annotated[int | None, typer.Option(help="cover centres per class")] = None,
+    fraction: Annotated[
+        float, typer.Option(help="size of the cover and of the random subset, of the rows")
+    ] = 0.05,
+    weighting: Annotated[
+        str, typer.Option(help="cover weights: counts, none, sampler or sqrt")
+    ] = "counts",
+    steps: Annotated[int, typer.Option(help="optimiser steps of each training")] = 150,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
     progress: Annotated[bool, typer.Option(help="progress bars")] = True,
 ) -> None:
-    """Cover real data, adversarially train on the cover and on a random subset of the same
-    size, print clean and robust accuracy of both."""
+    """Cover real data by radius at a fraction of its size, adversarially train on the cover
+    and on a stratified random subset of the same size, print clean and robust accuracy of
+    both and what the comparison shows."""
     _require_torch()
     from clients.train.demo import run_demo
 
-    run_demo(dataset, budget=budget, seed=seed, progress=progress, echo=typer.echo)
+    run_demo(
+        dataset,
+        fraction=fraction,
+        weighting=weighting,
+        steps=steps,
+        seed=seed,
+        progress=progress,
+        echo=typer.echo,
+    )
 
 
 def register(app: typer.Typer) -> None:

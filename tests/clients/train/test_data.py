@@ -353,25 +353,18 @@ def test_demo_says_where_its_data_came_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``covering demo`` names its data first: MNIST and where from, or digits and why."""
-    from clients.train import experiment
+    from clients.train import demo
     from clients.train.demo import run_demo
 
-    def fake_run_one(data, method, budget, cfg, progress=True):  # the training is not tested here
-        return {
-            "n_train": 10 * budget,
-            "cover_radius": 1.0,
-            "max_weight": 3,
-            "clean_acc_full_test": 0.5,
-            "robust_acc": {"linf 0.1": 0.4},
-            "seconds": 0.0,
-        }
+    def fake_train_eval(*args, **kwargs):  # the training is not tested here
+        return {"clean": 0.5, "robust": {"pgd-linf-0.1": 0.4}, "seconds": 0.0}
 
-    monkeypatch.setattr(experiment, "run_one", fake_run_one)
+    monkeypatch.setattr(demo, "_train_eval", fake_train_eval)
     monkeypatch.delenv("COVERING_MNIST_DIR", raising=False)
     monkeypatch.setenv("COVERING_DATA_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COVERING_MNIST_MIRRORS", "")
     lines: list[str] = []
-    run_demo("auto", budget=2, progress=False, echo=lines.append)
+    run_demo("auto", fraction=0.5, progress=False, echo=lines.append)
     assert lines[0].startswith("data: scikit-learn's 8x8 digits (MNIST is unavailable: ")
     assert lines[1].startswith("demo on digits")
     d = tmp_path / "mnist"
@@ -381,5 +374,5 @@ def test_demo_says_where_its_data_came_from(
         _idx_gz(d / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 3)
     monkeypatch.setenv("COVERING_MNIST_DIR", str(d))
     lines.clear()
-    run_demo("auto", budget=2, progress=False, echo=lines.append)
+    run_demo("auto", fraction=0.5, progress=False, echo=lines.append)
     assert lines[0] == f"data: MNIST from COVERING_MNIST_DIR={d}"

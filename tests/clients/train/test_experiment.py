@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from clients.train import experiment
+from clients.train import demo, experiment
 from clients.train.experiment import grid_config, run_experiment
 from clients.train.results import load_records, write_outputs
 from covering.cli import main
@@ -64,6 +64,7 @@ def test_grid_writes_records_table_plots_and_resumes(
         raise AssertionError("should have resumed")
 
     monkeypatch.setattr(experiment, "run_one", boom)
+    monkeypatch.setattr(demo, "_train_eval", boom)
     assert len(run_experiment("digits", stem, cfg=cfg, echo=lambda s: None)) == len(recs)
 
 
@@ -148,13 +149,51 @@ def test_unwritable_out_refused_before_any_run(
     assert "cannot create" in err and "is not a directory" in err
 
 
-def test_demo_refuses_budget_zero(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--fraction", "0", "fraction"),
+        ("--fraction", "1", "below 1"),
+        ("--fraction", "1.5", "fraction"),
+        ("--fraction", "nan", "fraction"),
+        ("--weighting", "log", "--weighting must be one of"),
+        ("--steps", "0", "--steps must be"),
+    ],
+)
+def test_demo_refuses_bad_options(
+    option: str,
+    value: str,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _no_runs(monkeypatch)
-    for budget in ("0", "-1", "1000"):
-        err = _refused(["demo", "--dataset", "digits", "--budget", budget, "--no-progress"], capsys)
-        assert "budget" in err
+    err = _refused(["demo", "--dataset", "digits", option, value, "--no-progress"], capsys)
+    assert message in err
+
+
+def test_demo_on_digits_compares_cover_and_random(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clients.train.demo import WHY, run_demo
+
+    monkeypatch.setenv("COVERING_DATA_HOME", str(tmp_path))
+    lines: list[str] = []
+    out = run_demo("digits", fraction=0.1, steps=3, progress=False, echo=lines.append)
+    assert out["cover"]["size"] == 150  # stratified 10 % of the 1,500 training rows
+    assert lines[2].startswith("cover: 150 centres, every one of the 1500 training rows within")
+    assert lines[3].startswith("mfc ") and lines[4].startswith("random ")
+    assert lines[5].startswith("cover minus random, points (this seed): clean ")
+    assert WHY in lines
+    for name in ("mfc", "random"):
+        assert 0 <= out[name]["clean"] <= 1 and set(out[name]["robust"]) == {
+            "pgd-linf-0.1",
+            "pgd-linf-0.3",
+            "pgd-l2-1.5",
+        }
+    again: list[str] = []
+    run_demo("digits", fraction=0.1, steps=3, progress=False, echo=again.append)
+    assert "from the cache" in again[2]  # the cover is cached in COVERING_DATA_HOME
 
 
 @pytest.mark.parametrize(
