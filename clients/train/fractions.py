@@ -23,6 +23,7 @@ __all__ = [
     "kcenter_counts",
     "matched_subset",
     "stratified_counts",
+    "stratified_cover",
     "stratified_subset",
     "training_weights",
 ]
@@ -211,6 +212,35 @@ def _cover_now(
         )
     log.info("cover of %d rows at size %d: eta %.4g (%.1f s)", len(y), size, pick.eta, pick.seconds)
     return pick
+
+
+def stratified_cover(
+    Z: np.ndarray,
+    y: np.ndarray,
+    counts: np.ndarray,
+    *,
+    metric: str = "l2",
+    cache: Path | None = None,
+) -> CoverPick:
+    """A cover with exactly ``counts[c]`` centres in class ``c`` (in the order of
+    ``np.unique(y)``): every class covered on its own by :func:`cover_at_size`, each at its own
+    radius. So the cover keeps a stratified subset's class balance, where one radius for all
+    classes gives spread classes many centres and tight ones few. ``eta`` is the largest class
+    radius (every row is within it of a centre of its class)."""
+    idx: list[np.ndarray] = []
+    wts: list[np.ndarray] = []
+    etas: list[float] = []
+    radius, seconds = 0.0, 0.0
+    for c, k in zip(np.unique(y), counts, strict=True):
+        rows = np.flatnonzero(y == c)
+        pick = cover_at_size(Z[rows], y[rows], int(k), metric=metric, cache=cache)
+        idx.append(rows[pick.indices])
+        wts.append(pick.weights)
+        etas.append(pick.eta)
+        radius, seconds = max(radius, pick.radius), seconds + pick.seconds
+    indices, weights = np.concatenate(idx), np.concatenate(wts)
+    order = np.argsort(indices)
+    return CoverPick(indices[order], weights[order], max(etas), radius, seconds)
 
 
 def training_weights(counts: np.ndarray, weighting: str) -> tuple[np.ndarray | None, bool]:

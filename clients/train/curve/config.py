@@ -40,7 +40,14 @@ class CurveConfig:
     """
 
     fractions: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
-    methods: tuple[str, ...] = ("mfc", "random", "random_matched", "kcenter", "full")
+    methods: tuple[str, ...] = (
+        "mfc",
+        "random",
+        "mfc_stratified",
+        "random_matched",
+        "kcenter",
+        "full",
+    )
     regimes: tuple[str, ...] = REGIMES
     seeds: tuple[int, ...] = (0, 1, 2)
     variant_fractions: tuple[float, ...] = (0.05, 0.2)
@@ -158,7 +165,8 @@ class Point:
 def plan(cfg: CurveConfig) -> list[Point]:
     """Every run of the grid, most informative first: covers against stratified random (and
     full data) over all fractions, seed by seed; then the other regime's; then the cover's
-    weightings and spaces; then matched random and k-center; then DM."""
+    weightings and spaces; then class-stratified covers; then matched random and k-center;
+    then DM."""
     out: list[Point] = []
     mfc = "mfc" in cfg.methods
 
@@ -185,6 +193,11 @@ def plan(cfg: CurveConfig) -> list[Point]:
                         add(Point("mfc", f, regime, seed, weighting=w))
                     for s in cfg.spaces:
                         add(Point("mfc", f, regime, seed, space=s, weighting="counts"))
+    for regime in cfg.regimes:
+        for seed in cfg.seeds:
+            for f in cfg.fractions:
+                if "mfc_stratified" in cfg.methods:
+                    add(Point("mfc_stratified", f, regime, seed, weighting="counts"))
     for regime in cfg.regimes:
         for seed in cfg.seeds:
             for f in cfg.fractions:

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: training sets of the fraction grid, in table order
-CURVE_METHODS = ("mfc", "random", "random_matched", "kcenter", "dm", "full")
+CURVE_METHODS = ("mfc", "mfc_stratified", "random", "random_matched", "kcenter", "dm", "full")
 #: equal optimiser steps for every run, or equal epochs (cost proportional to the subset)
 REGIMES = ("steps", "epochs")
 

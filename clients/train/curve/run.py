@@ -20,6 +20,7 @@ from clients.train.fractions import (
     kcenter_counts,
     matched_subset,
     stratified_counts,
+    stratified_cover,
     stratified_subset,
     training_weights,
 )
@@ -66,6 +67,15 @@ def select(p: Point, data: Dataset, cfg: CurveConfig, cache: Path) -> _Pick:
             )
             i = matched_subset(y, matched, p.seed)
             return _Pick(i, X[i], y[i], None, {"cover_eta": cov.eta})
+        return _Pick(cov.indices, X[cov.indices], y[cov.indices], cov.weights, facts)
+    if p.method == "mfc_stratified":
+        cov = stratified_cover(X, y, counts, metric=cfg.cover_metric, cache=cache)
+        facts = {
+            "eta": cov.eta,
+            "cover_radius": cov.radius,
+            "cover_seconds": cov.seconds,
+            "max_weight": int(cov.weights.max()),
+        }
         return _Pick(cov.indices, X[cov.indices], y[cov.indices], cov.weights, facts)
     if p.method == "dm":
         from clients.train.baselines.dm import distribution_matching

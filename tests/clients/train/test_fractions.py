@@ -89,3 +89,17 @@ def test_cover_at_size_caches_and_reverifies(tmp_path, digits) -> None:  # type:
     np.savez(path, **arrays)
     with pytest.raises(ValueError):
         cover_at_size(X, y, 90, cache=tmp_path)
+
+
+def test_stratified_cover_keeps_the_class_balance(digits) -> None:  # type: ignore[no-untyped-def]
+    import covering
+    from clients.train.fractions import stratified_cover
+
+    X, y = digits
+    counts = stratified_counts(y, 0.1)
+    cov = stratified_cover(X, y, counts)
+    assert list(np.bincount(y[cov.indices])) == list(counts)
+    assert cov.weights.sum() == y.shape[0]
+    # every row within the largest class radius of a centre of its class (exact check)
+    covering.verify_centres(X, cov.indices, cov.eta, "l2", labels=y)
+    assert cov.radius <= cov.eta
