@@ -158,7 +158,11 @@ class Point:
         return (
             f"{self.method} {100 * self.fraction:g}% {self.regime} seed {self.seed}"
             + ("" if self.space == "pixels" else f" {self.space}")
-            + ("" if self.weighting in ("none", "counts") else f" {self.weighting}")
+            + (
+                ""
+                if self.weighting == ("counts" if self.method.startswith("mfc") else "none")
+                else f" {self.weighting}"
+            )
         )
 
 
