@@ -35,9 +35,12 @@ def main() -> None:
     t_plain = time.perf_counter() - t0
     out = {
         "eta": args.eta,
-        "net_size": net.size, "net_seconds": round(t_net, 1),
-        "refined_size": refined.size, "refine_seconds": round(t_ref, 1),
-        "one_shot_greedy_size": plain.size, "one_shot_seconds": round(t_plain, 1),
+        "net_size": net.size,
+        "net_seconds": round(t_net, 1),
+        "refined_size": refined.size,
+        "refine_seconds": round(t_ref, 1),
+        "one_shot_greedy_size": plain.size,
+        "one_shot_seconds": round(t_plain, 1),
         "refined_over_one_shot": round(refined.size / plain.size, 4),
     }
     print(json.dumps(out))

@@ -33,9 +33,18 @@ def run(eta: float, X: np.ndarray, y: np.ndarray) -> list[dict[str, object]]:
             guided = greedy_cover(g, sets=st, start=np.flatnonzero(lp.x >= 1 - 1e-6), bonus=lp.x)
             size = min(size, guided.shape[0])
         sec = time.perf_counter() - t0
-        rec = {"eta": eta, "class": int(c), "n": int(Z.shape[0]), "edges": g.n_edges,
-               "plain_greedy": int(plain.shape[0]), "greedy": int(size), "lower_bound": int(lb),
-               "bound_kind": kind, "ratio": round(size / lb, 4), "seconds": round(sec, 2)}
+        rec = {
+            "eta": eta,
+            "class": int(c),
+            "n": int(Z.shape[0]),
+            "edges": g.n_edges,
+            "plain_greedy": int(plain.shape[0]),
+            "greedy": int(size),
+            "lower_bound": int(lb),
+            "bound_kind": kind,
+            "ratio": round(size / lb, 4),
+            "seconds": round(sec, 2),
+        }
         print(json.dumps(rec), flush=True)
         out.append(rec)
     return out
@@ -51,8 +60,10 @@ def main() -> None:
     print("| eta | class | n | edges | greedy | lower bound | bound | ratio | seconds |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in recs:
-        print(f"| {r['eta']} | {r['class']} | {r['n']} | {r['edges']} | {r['greedy']} | "
-              f"{r['lower_bound']} | {r['bound_kind']} | {r['ratio']} | {r['seconds']} |")
+        print(
+            f"| {r['eta']} | {r['class']} | {r['n']} | {r['edges']} | {r['greedy']} | "
+            f"{r['lower_bound']} | {r['bound_kind']} | {r['ratio']} | {r['seconds']} |"
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(recs, indent=1))

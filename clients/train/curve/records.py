@@ -228,48 +228,73 @@ def curve_table(records: list[dict[str, Any]], metrics: tuple[str, ...]) -> str:
 
 
 def plot_curve(records: list[dict[str, Any]], metric: str, path: Path) -> None:
-    """Two rows of panels: ``metric`` against fraction per regime (top) and against cost in
-    sample-gradient evaluations (bottom, log scale); mean ± std over seeds."""
+    """Three panels: ``metric`` against the fraction in regime ``steps`` and in regime
+    ``epochs``, and every run against its cost in sample-gradient evaluations (log scale; dots:
+    steps, squares: epochs); mean ± std over seeds, one colour per training set, hollow markers
+    for models near chance on clean accuracy."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     from covering.io import write_bytes_atomic
 
     gs = [g for g in groups(records) if g.mean_std(metric)[2] > 0]
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8), squeeze=False)
+    names = sorted({g.variant for g in gs}, key=_order)
+    colour = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), squeeze=False)
+    cost_ax = axes[0][2]
     for col, regime in enumerate(REGIMES):
+        ax = axes[0][col]
         mine = [g for g in gs if g.regime == regime]
-        for name in sorted({g.variant for g in mine}, key=_order):
+        for name in names:
             line = sorted((g for g in mine if g.variant == name), key=lambda g: g.fraction)
+            if not line:
+                continue
             ms = np.array([g.mean_std(metric)[:2] for g in line])
-            fr = [g.fraction for g in line]
-            cost = [g.cost() for g in line]
             style = "--" if name.startswith("full") else "-"
-            for ax, x in ((axes[0][col], fr), (axes[1][col], cost)):
-                ax.errorbar(
+            marker = "o" if regime == "steps" else "s"
+            for target, x in (
+                (ax, [g.fraction for g in line]),
+                (cost_ax, [g.cost() for g in line]),
+            ):
+                target.errorbar(
                     x,
                     100 * ms[:, 0],
                     yerr=100 * ms[:, 1],
-                    fmt=style + "o",
-                    ms=3,
+                    fmt=style,
+                    color=colour[name],
                     capsize=2,
-                    label=name,
+                    lw=1.2,
+                    label=name if target is ax or regime == "steps" else None,
                 )
-        axes[0][col].set_xscale("log")
-        axes[0][col].set_xlabel("fraction of the training set")
-        axes[1][col].set_xscale("log")
-        axes[1][col].set_xlabel("cost (sample-gradient evaluations, PGD steps included)")
-        for row in (0, 1):
-            axes[row][col].set_ylabel(f"{metric} accuracy %")
-            axes[row][col].set_title(f"regime: {regime}")
-            axes[row][col].grid(alpha=0.3)
-            if axes[row][col].get_legend_handles_labels()[0]:
-                axes[row][col].legend(fontsize=7)
+                for g, xv, m in zip(line, x, ms[:, 0], strict=True):
+                    hollow = g.near_chance()
+                    target.plot(
+                        xv,
+                        100 * m,
+                        marker,
+                        ms=4,
+                        color=colour[name],
+                        mfc="white" if hollow else colour[name],
+                    )
+        ax.set_title(
+            f"regime {regime}: " + ("equal steps" if regime == "steps" else "equal epochs")
+        )
+        ax.set_xlabel("fraction of the training set")
+    cost_ax.set_title("every run against its cost (dots: steps, squares: epochs)")
+    cost_ax.set_xlabel("cost (sample-gradient evaluations, PGD steps included)")
+    for ax in axes[0]:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylabel(f"{metric} accuracy %")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
