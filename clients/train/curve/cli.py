@@ -101,7 +101,7 @@ def run_fractions_grid(
         raise ValueError(f"--time-limit must be a finite number of seconds >= 0, got {time_limit}")
     stem = output_stem(out or Path("results") / f"{dataset}-curve{'-quick' if quick else ''}")
     if autoattack_only:
-        autoattack_pass(dataset, stem, cfg, echo=echo)
+        autoattack_pass(dataset, stem, cfg, shard=_shard(shard), echo=echo)
     else:
         run_curve(
             dataset,

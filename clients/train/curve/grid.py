@@ -169,11 +169,14 @@ def autoattack_pass(
     stem: Path,
     cfg: CurveConfig,
     *,
+    shard: tuple[int, int] = (0, 1),
     echo: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Standard AutoAttack (``cfg.autoattack``, ``autoattack_n`` of the evaluation images) on
     the kept models of ``autoattack_methods`` at ``autoattack_fractions`` (and full data),
-    regime ``steps``, pixel space, first seed; each result is written into its record."""
+    regime ``steps``, pixel space, count-weighted covers, first seed: subsets first, budget by
+    budget, full data last; ``shard`` ``(i, k)`` takes every k-th of them from the i-th, so
+    several processes can share the pass. Each result is written into its record."""
     import torch
 
     from clients.train.data import load_data
@@ -195,11 +198,15 @@ def autoattack_pass(
         and (r["method"] == "full" or round(r["fraction"], 9) in cfg.autoattack_fractions)
         and r["regime"] == "steps"
         and r["space"] == "pixels"
-        and r["weighting"] in ("counts", "none")
+        and r["weighting"] == ("counts" if r["method"] == "mfc" else "none")
         and r["seed"] == cfg.seeds[0]
         and r["autoattack_acc"] is None
         and recipe(r["config"]) == recipe(record_config(cfg, 0))
     ]
+    # the subsets' comparison first, budget by budget; full data last
+    want.sort(key=lambda r: (r["method"] == "full", r["fraction"], r["method"] != "mfc"))
+    i, k = shard
+    want = want[i::k]
     Xt, yt, _ = eval_set(data, cfg)
     Xa, ya = Xt[: cfg.autoattack_n], yt[: cfg.autoattack_n]
     for r in want:

@@ -67,7 +67,13 @@ def test_steps_equal_steps_and_equal_epochs() -> None:
 
 #: the grid run in the tests: both seeds, regime steps, one cover variant (a few seconds)
 RUN = replace(
-    TINY, methods=("mfc", "random", "random_matched", "full"), regimes=("steps",), spaces=()
+    TINY,
+    methods=("mfc", "random", "random_matched", "full"),
+    regimes=("steps",),
+    spaces=(),
+    autoattack=(("linf", 0.1),),
+    autoattack_n=10,
+    autoattack_fractions=(0.1,),
 )
 
 
@@ -222,3 +228,35 @@ def test_cli_refuses_fraction_options_on_the_budget_grid(
 ) -> None:
     assert main(["experiment", "digits", "--fractions", "0.1"]) == 2
     assert "--grid fractions" in capsys.readouterr().err
+
+
+def test_autoattack_pass_order_and_records(
+    grid: tuple[Path, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import clients.train.evaluate as ev
+
+    stem, _ = grid
+    seen: list[int] = []
+
+    def fake(model: Any, X: Any, y: Any, norm: str, eps: float, **kw: Any) -> float:
+        seen.append(int(X.shape[0]))
+        return 0.25
+
+    monkeypatch.setattr(ev, "autoattack_available", lambda: True)
+    monkeypatch.setattr(ev, "autoattack_accuracy", fake)
+    lines: list[str] = []
+    recs = grid_mod.autoattack_pass("digits", stem, RUN, shard=(0, 1), echo=lines.append)
+    done = [r for r in recs if r["autoattack_acc"]]
+    # seed 0, regime steps: the count-weighted cover, random, then full data; not the
+    # unweighted or tempered covers, not matched random, not seed 1
+    assert sorted((r["method"], r["weighting"]) for r in done) == [
+        ("full", "none"),
+        ("mfc", "counts"),
+        ("random", "none"),
+    ]
+    assert all(r["autoattack_acc"] == {"aa-linf-0.1": 0.25} and r["seed"] == 0 for r in done)
+    assert seen == [10, 10, 10] and [ln.split()[1] for ln in lines] == ["mfc", "random", "full"]
+    # a second pass has nothing left to do
+    lines.clear()
+    grid_mod.autoattack_pass("digits", stem, RUN, echo=lines.append)
+    assert lines == []
