@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from covering.result import Cover
+from covering.version import __version__
 
 __all__ = [
     "INLINE_MAX_CENTRES",
@@ -159,8 +160,6 @@ class Manifest(_Strict):
             Where the ``.npz`` arrays live (required when not inline).
         """
         import faiss
-
-        from covering import __version__
 
         cid = cover_id or uuid.uuid4().hex
         inline = cover.size <= INLINE_MAX_CENTRES if inline is None else inline
