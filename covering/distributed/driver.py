@@ -20,6 +20,7 @@ from covering.distributed.tasks import _assign_task, _coverage_task, _local_cove
 from covering.distributed.verification import _verify_sharded
 from covering.fingerprint import fingerprint, fingerprint_stream
 from covering.graph import Graph
+from covering.result import Cover
 from covering.solvers import greedy_cover
 
 __all__ = ["cover_shards"]
@@ -56,7 +57,7 @@ def cover_shards(
     label_column: str | None = None,
     on_task: TaskHook | None = None,
     progress: ProgressFn | None = None,
-) -> ShardedCover:
+) -> Cover:
     """Cover the concatenation of shards on a Ray cluster; exact and verified.
 
     Parameters
@@ -104,12 +105,12 @@ def cover_shards(
 
     Returns
     -------
-    ShardedCover
-        A :class:`~covering.Cover`: global row indices, weights and assignment;
-        ``method="ray-greedy"`` (or ``"ray-net"``); ``lower_bound=None``; ``comm`` holds the
-        communication volume (:class:`CommStats`, as a dict: :func:`comm_stats`), which
-        ``notes`` also carry as text. Verified with :func:`covering.verify`, shard by shard,
-        before it is returned.
+    Cover
+        A :class:`ShardedCover` (a :class:`~covering.Cover`): global row indices, weights
+        and assignment; ``method="ray-greedy"`` (or ``"ray-net"``); ``lower_bound=None``;
+        ``comm`` holds the communication volume (:class:`CommStats`, as a dict:
+        :func:`comm_stats`), which ``notes`` also carry as text. Verified with
+        :func:`covering.verify`, shard by shard, before it is returned.
 
     Raises
     ------
