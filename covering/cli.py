@@ -23,14 +23,8 @@ import typer
 from covering.api import METHODS
 from covering.cli_curve import curve_cmd
 from covering.data import load_npy
-from covering.io import (
-    cover_arrays,
-    output_problem,
-    read_npz,
-    write_bytes_atomic,
-    write_npz_atomic,
-)
-from covering.manifest import INLINE_MAX_CENTRES, Manifest
+from covering.io import output_problem, read_npz, write_cover
+from covering.manifest import Manifest
 from covering.result import Cover, CoverError
 
 __all__ = ["app", "main"]
@@ -170,16 +164,9 @@ def _check_output(output: Path, inputs: list[Path]) -> None:
 
 
 def write_manifest(output: Path, cov: Cover, *, force_arrays: bool = False) -> Manifest:
-    """Write ``output`` (JSON) and, when large or asked, ``output`` with suffix ``.npz``."""
-    inline = cov.size <= INLINE_MAX_CENTRES
-    url = sha = None
-    if force_arrays or not inline:
-        npz = output.with_suffix(".npz")
-        sha = write_npz_atomic(npz, cover_arrays(cov))
-        url = npz.name
-    manifest = Manifest.from_cover(cov, inline=inline, payload_url=url, payload_sha256=sha)
-    write_bytes_atomic(output, manifest.model_dump_json(indent=1).encode())
-    return manifest
+    """Write ``output`` (JSON) and, when large or asked, ``output`` with suffix ``.npz``
+    (:func:`covering.io.write_cover`)."""
+    return write_cover(output, cov, always_arrays=force_arrays, indent=1)
 
 
 @app.command("verify")
