@@ -18,6 +18,7 @@ from covering.result import Cover
 
 __all__ = [
     "cover_arrays",
+    "fsync_dir",
     "open_atomic",
     "output_problem",
     "read_npz",
@@ -119,8 +120,14 @@ def open_atomic(path: str | Path) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)  # e.g. ``path`` is a directory: leave nothing behind
         raise
+    fsync_dir(p.parent)
+
+
+def fsync_dir(directory: str | Path) -> None:
+    """Flush a directory's entries (a rename or unlink in it) to disk; a no-op where
+    directories cannot be opened."""
     try:
-        dfd = os.open(p.parent, os.O_RDONLY)
+        dfd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
         return
     try:
