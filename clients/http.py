@@ -13,7 +13,6 @@ import hashlib
 import io
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Literal, overload
 import httpx
 import numpy as np
 
+from covering.ids import SHA_RE
 from covering.manifest import Manifest
 
 __all__ = [
@@ -38,8 +38,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _CHUNK = 1 << 20
 _NPY_TYPE = "application/x-npy"
 
@@ -287,7 +285,7 @@ class CoverClient:
     def _ref(self, x: ArrayLike | None) -> str | None:
         if x is None:
             return None
-        if isinstance(x, str) and _SHA_RE.fullmatch(x):
+        if isinstance(x, str) and SHA_RE.fullmatch(x):
             return x
         return self.upload(x)
 

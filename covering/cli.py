@@ -23,6 +23,7 @@ import typer
 from covering.api import METHODS
 from covering.cli_curve import curve_cmd
 from covering.data import load_npy
+from covering.errors import one_line as _one_line
 from covering.io import output_problem, read_npz, write_cover
 from covering.manifest import Manifest
 from covering.result import Cover, CoverError
@@ -364,14 +365,9 @@ app.command("curve")(curve_cmd)
 
 
 def one_line(exc: Exception) -> str:
-    """A pydantic ``ValidationError`` (or any error) as one line: ``loc: message; ...``."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'manifest'}: {e.get('msg', '')}"
-            for e in errors()
-        )
-    return " ".join(str(exc).split())
+    """An error as one line (:func:`covering.errors.one_line`); a validation error of the
+    whole manifest is located at ``manifest``."""
+    return _one_line(exc, where="manifest")
 
 
 def _load_plugins() -> None:

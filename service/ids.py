@@ -1,17 +1,13 @@
-"""The service's ids: datasets by the sha256 of their bytes, jobs, covers and curves by a
-uuid4 hex. Every id is checked against its pattern before it names a file."""
+"""The service's ids (formats in :mod:`covering.ids`): datasets by the sha256 of their bytes,
+jobs, covers and curves by a uuid4 hex. Every id is checked against its pattern before it
+names a file."""
 
 from __future__ import annotations
 
-import re
-import uuid
-
+from covering.ids import ID_RE, SHA_RE, new_id
 from service.errors import NotFound
 
 __all__ = ["ID_RE", "SHA_RE", "check_id", "check_sha", "new_id"]
-
-SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 def check_sha(sha: str) -> str:
@@ -26,8 +22,3 @@ def check_id(id_: str, what: str = "id") -> str:
     if not isinstance(id_, str) or not ID_RE.fullmatch(id_):
         raise NotFound(f"unknown {what} {id_!r}")
     return id_
-
-
-def new_id() -> str:
-    """A fresh job/cover id (uuid4 hex)."""
-    return uuid.uuid4().hex
