@@ -1,8 +1,8 @@
 """The ``covering`` command line (typer).
 
-``cover``, ``verify`` and ``bench`` live here, ``curve`` in :mod:`covering.cli_curve`;
-``serve``, ``train``, ``experiment`` and ``demo`` plug in from ``service`` and ``clients``
-through the ``covering.commands`` entry-point group (each entry point is a
+``cover`` and ``verify`` live here, ``curve`` in :mod:`covering.cli_curve`; ``serve``,
+``train``, ``experiment`` and ``demo`` plug in from ``service`` and ``clients``, and ``bench``
+from ``bench``, through the ``covering.commands`` entry-point group (each entry point is a
 ``register(app: typer.Typer) -> None``), so this package never imports them. Errors are
 one line on stderr and exit code 2; an invalid cover exits 1.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -314,51 +313,6 @@ def _same_centres(m: Manifest, cov: Cover) -> None:
             same = np.array_equal(np.asarray(got), want)
         if not same:
             raise CoverError(f"the arrays' {key} differ from the manifest's centres.{key}")
-
-
-@app.command("bench")
-def bench_cmd(
-    quick: Annotated[bool, typer.Option(help="the small suite (< 2 minutes on 2 cores)")] = False,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write records here")] = None,
-    only: Annotated[str | None, typer.Option(help="comma-separated suite names")] = None,
-    methods: Annotated[
-        str | None,
-        typer.Option(help="comma-separated methods (e.g. greedy,farthest_first): only those runs"),
-    ] = None,
-) -> None:
-    """Benchmark the engine against farthest-first and exact MILP baselines."""
-    from covering.bench import run_cli
-
-    if json_out is not None:
-        _check_bench_output(json_out)
-    run_cli(quick=quick, json_out=json_out, only=only, methods=methods)
-
-
-def _check_bench_output(json_out: Path) -> None:
-    """Refuse, before the (long) run, a ``--json`` path the records cannot be written to.
-
-    The table and the plot go beside it (same stem, ``.md`` and ``.png``); missing directories
-    are created, so the nearest existing one must be a writable directory.
-    """
-    if json_out.suffix in (".md", ".png"):
-        raise UsageError(
-            f"--json {json_out}: the table and plot go beside it as <stem>.md and <stem>.png:"
-            " name it e.g. bench.json"
-        )
-    for path in (json_out, json_out.with_suffix(".md"), json_out.with_suffix(".png")):
-        what = "" if path == json_out else f"its companion file {path} "
-        if path.parent.is_dir():
-            problem = output_problem(path)
-        else:  # the runner creates the missing directories below the nearest existing one
-            base = next(d for d in (path.parent, *path.parent.parents) if os.path.lexists(d))
-            if not base.is_dir():
-                problem = f"{base} is not a directory"
-            elif not os.access(base, os.W_OK | os.X_OK):
-                problem = f"directory {base} is not writable"
-            else:
-                problem = None
-        if problem is not None:
-            raise UsageError(f"--json {json_out}: {what}{problem}")
 
 
 app.command("curve")(curve_cmd)
