@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare what the GPU benchmark (python -m covering.bench.gpu) takes along to the GPU box.
+# Prepare what the GPU benchmark (python -m bench.gpu) takes along to the GPU box.
 #
 # The box has Python 3.12 with torch (CUDA), numpy, scipy, typer, tqdm, psutil, pytest,
 # hypothesis and pytest-timeout, but no FAISS, HiGHS or pydantic, and no network. This script

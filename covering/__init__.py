@@ -13,8 +13,6 @@ Public API::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from covering.api import cover
 from covering.builder import CoverBuilder
 from covering.fingerprint import fingerprint
@@ -22,6 +20,7 @@ from covering.manifest import Manifest
 from covering.result import Cover, CoverError
 from covering.sizing import SizeCurve, eta_for_size, size_curve
 from covering.verify import verify, verify_centres
+from covering.version import __version__
 
 __all__ = [
     "Cover",

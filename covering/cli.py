@@ -1,8 +1,8 @@
 """The ``covering`` command line (typer).
 
-``cover``, ``verify`` and ``bench`` live here, ``curve`` in :mod:`covering.cli_curve`;
-``serve``, ``train``, ``experiment`` and ``demo`` plug in from ``service`` and ``clients``
-through the ``covering.commands`` entry-point group (each entry point is a
+``cover`` and ``verify`` live here, ``curve`` in :mod:`covering.cli_curve`; ``serve``,
+``train``, ``experiment`` and ``demo`` plug in from ``service`` and ``clients``, and ``bench``
+from ``bench``, through the ``covering.commands`` entry-point group (each entry point is a
 ``register(app: typer.Typer) -> None``), so this package never imports them. Errors are
 one line on stderr and exit code 2; an invalid cover exits 1.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -23,14 +22,9 @@ import typer
 from covering.api import METHODS
 from covering.cli_curve import curve_cmd
 from covering.data import load_npy
-from covering.io import (
-    cover_arrays,
-    output_problem,
-    read_npz,
-    write_bytes_atomic,
-    write_npz_atomic,
-)
-from covering.manifest import INLINE_MAX_CENTRES, Manifest
+from covering.errors import one_line as _one_line
+from covering.io import output_problem, read_npz, write_cover
+from covering.manifest import Manifest
 from covering.result import Cover, CoverError
 
 __all__ = ["app", "main"]
@@ -170,16 +164,9 @@ def _check_output(output: Path, inputs: list[Path]) -> None:
 
 
 def write_manifest(output: Path, cov: Cover, *, force_arrays: bool = False) -> Manifest:
-    """Write ``output`` (JSON) and, when large or asked, ``output`` with suffix ``.npz``."""
-    inline = cov.size <= INLINE_MAX_CENTRES
-    url = sha = None
-    if force_arrays or not inline:
-        npz = output.with_suffix(".npz")
-        sha = write_npz_atomic(npz, cover_arrays(cov))
-        url = npz.name
-    manifest = Manifest.from_cover(cov, inline=inline, payload_url=url, payload_sha256=sha)
-    write_bytes_atomic(output, manifest.model_dump_json(indent=1).encode())
-    return manifest
+    """Write ``output`` (JSON) and, when large or asked, ``output`` with suffix ``.npz``
+    (:func:`covering.io.write_cover`)."""
+    return write_cover(output, cov, always_arrays=force_arrays, indent=1)
 
 
 @app.command("verify")
@@ -328,63 +315,13 @@ def _same_centres(m: Manifest, cov: Cover) -> None:
             raise CoverError(f"the arrays' {key} differ from the manifest's centres.{key}")
 
 
-@app.command("bench")
-def bench_cmd(
-    quick: Annotated[bool, typer.Option(help="the small suite (< 2 minutes on 2 cores)")] = False,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write records here")] = None,
-    only: Annotated[str | None, typer.Option(help="comma-separated suite names")] = None,
-    methods: Annotated[
-        str | None,
-        typer.Option(help="comma-separated methods (e.g. greedy,farthest_first): only those runs"),
-    ] = None,
-) -> None:
-    """Benchmark the engine against farthest-first and exact MILP baselines."""
-    from covering.bench import run_cli
-
-    if json_out is not None:
-        _check_bench_output(json_out)
-    run_cli(quick=quick, json_out=json_out, only=only, methods=methods)
-
-
-def _check_bench_output(json_out: Path) -> None:
-    """Refuse, before the (long) run, a ``--json`` path the records cannot be written to.
-
-    The table and the plot go beside it (same stem, ``.md`` and ``.png``); missing directories
-    are created, so the nearest existing one must be a writable directory.
-    """
-    if json_out.suffix in (".md", ".png"):
-        raise UsageError(
-            f"--json {json_out}: the table and plot go beside it as <stem>.md and <stem>.png:"
-            " name it e.g. bench.json"
-        )
-    for path in (json_out, json_out.with_suffix(".md"), json_out.with_suffix(".png")):
-        what = "" if path == json_out else f"its companion file {path} "
-        if path.parent.is_dir():
-            problem = output_problem(path)
-        else:  # the runner creates the missing directories below the nearest existing one
-            base = next(d for d in (path.parent, *path.parent.parents) if os.path.lexists(d))
-            if not base.is_dir():
-                problem = f"{base} is not a directory"
-            elif not os.access(base, os.W_OK | os.X_OK):
-                problem = f"directory {base} is not writable"
-            else:
-                problem = None
-        if problem is not None:
-            raise UsageError(f"--json {json_out}: {what}{problem}")
-
-
 app.command("curve")(curve_cmd)
 
 
 def one_line(exc: Exception) -> str:
-    """A pydantic ``ValidationError`` (or any error) as one line: ``loc: message; ...``."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'manifest'}: {e.get('msg', '')}"
-            for e in errors()
-        )
-    return " ".join(str(exc).split())
+    """An error as one line (:func:`covering.errors.one_line`); a validation error of the
+    whole manifest is located at ``manifest``."""
+    return _one_line(exc, where="manifest")
 
 
 def _load_plugins() -> None:

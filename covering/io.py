@@ -13,14 +13,17 @@ from typing import BinaryIO
 
 import numpy as np
 
+from covering.manifest import INLINE_MAX_CENTRES, Manifest
 from covering.result import Cover
 
 __all__ = [
     "cover_arrays",
+    "fsync_dir",
     "open_atomic",
     "output_problem",
     "read_npz",
     "write_bytes_atomic",
+    "write_cover",
     "write_npz_atomic",
 ]
 
@@ -117,8 +120,14 @@ def open_atomic(path: str | Path) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)  # e.g. ``path`` is a directory: leave nothing behind
         raise
+    fsync_dir(p.parent)
+
+
+def fsync_dir(directory: str | Path) -> None:
+    """Flush a directory's entries (a rename or unlink in it) to disk; a no-op where
+    directories cannot be opened."""
     try:
-        dfd = os.open(p.parent, os.O_RDONLY)
+        dfd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
         return
     try:
@@ -140,6 +149,61 @@ def write_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> str:
     data = buf.getvalue()
     write_bytes_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
+
+
+def write_cover(
+    path: str | Path,
+    cover: Cover,
+    *,
+    always_arrays: bool = False,
+    arrays_path: str | Path | None = None,
+    payload_url: str | None = None,
+    inline_max: int = INLINE_MAX_CENTRES,
+    cover_id: str | None = None,
+    parent: str | None = None,
+    indent: int | None = None,
+) -> Manifest:
+    """Write a cover's manifest (JSON) and, when needed, its arrays (``.npz``), atomically.
+
+    The one writer of cover files (``covering cover`` and the service's jobs). The centres go
+    into the manifest when there are at most ``inline_max``; the arrays are written when
+    ``always_arrays`` is set or the centres are not inline, before the manifest (which names
+    their sha256), so a manifest never points to arrays that are not there yet.
+
+    Parameters
+    ----------
+    path : path-like
+        The manifest's file.
+    cover : Cover
+    always_arrays : bool
+        Write the arrays even when the centres are inline (the service always keeps them).
+    arrays_path : path-like, optional
+        The arrays' file (default: ``path`` with the suffix ``.npz``).
+    payload_url : str, optional
+        Where the manifest says the arrays are (default: the arrays' file name, beside it).
+    inline_max : int
+        Most centres kept inline (default :data:`covering.manifest.INLINE_MAX_CENTRES`).
+    cover_id, parent : str, optional
+        As in :meth:`covering.Manifest.from_cover`.
+    indent : int, optional
+        JSON indentation (None: compact).
+
+    Returns
+    -------
+    Manifest
+        The manifest written (``payload.sha256`` is the arrays' sha256 when they were written).
+    """
+    inline = cover.size <= inline_max
+    url = sha = None
+    if always_arrays or not inline:
+        npz = Path(arrays_path) if arrays_path is not None else Path(path).with_suffix(".npz")
+        sha = write_npz_atomic(npz, cover_arrays(cover))
+        url = payload_url if payload_url is not None else npz.name
+    manifest = Manifest.from_cover(
+        cover, cover_id=cover_id, parent=parent, inline=inline, payload_url=url, payload_sha256=sha
+    )
+    write_bytes_atomic(path, manifest.model_dump_json(indent=indent).encode())
+    return manifest
 
 
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:

@@ -10,7 +10,9 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from covering.ids import FINGERPRINT_PATTERN, SHA_PATTERN
 from covering.result import Cover
+from covering.version import __version__
 
 __all__ = [
     "INLINE_MAX_CENTRES",
@@ -45,11 +47,11 @@ class EngineModel(_Strict):
 
 
 class DatasetModel(_Strict):
-    fingerprint: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    fingerprint: str = Field(pattern=FINGERPRINT_PATTERN)
     n: int = Field(ge=1, le=2**63 - 1)
     dim: int = Field(ge=1, le=2**63 - 1)
     dtype: str
-    labels_fingerprint: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+    labels_fingerprint: str | None = Field(default=None, pattern=FINGERPRINT_PATTERN)
 
 
 class ParamsModel(_Strict):
@@ -94,7 +96,7 @@ class CentresModel(_Strict):
 class PayloadModel(_Strict):
     url: str
     format: Literal["npz"] = "npz"
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=SHA_PATTERN)
 
 
 class Manifest(_Strict):
@@ -159,8 +161,6 @@ class Manifest(_Strict):
             Where the ``.npz`` arrays live (required when not inline).
         """
         import faiss
-
-        from covering import __version__
 
         cid = cover_id or uuid.uuid4().hex
         inline = cover.size <= INLINE_MAX_CENTRES if inline is None else inline

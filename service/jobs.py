@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 import covering
-from covering.io import cover_arrays, read_npz, write_bytes_atomic, write_npz_atomic
+from covering.io import read_npz, write_bytes_atomic, write_cover
 from service.models import CoverRow, JobRow
 from service.settings import Settings
 from service.store import Store
@@ -40,18 +40,21 @@ def save_cover(
     dataset: str,
     labels: str | None,
 ) -> CoverRow:
-    """Write ``covers/<id>.npz`` and ``covers/<id>.json`` (atomic) for a finished cover."""
+    """Write ``covers/<id>.npz`` and ``covers/<id>.json`` (atomic) for a finished cover
+    (:func:`covering.io.write_cover`)."""
     cid = job.cover_id
-    sha = write_npz_atomic(store.arrays_path(cid), cover_arrays(cov))
-    manifest = covering.Manifest.from_cover(
+    manifest = write_cover(
+        store.manifest_path(cid),
         cov,
+        always_arrays=True,
+        arrays_path=store.arrays_path(cid),
+        payload_url=f"/covers/{cid}/arrays",
+        inline_max=settings.inline_max_centres,
         cover_id=cid,
         parent=job.parent,
-        inline=cov.size <= settings.inline_max_centres,
-        payload_url=f"/covers/{cid}/arrays",
-        payload_sha256=sha,
     )
-    write_bytes_atomic(store.manifest_path(cid), manifest.model_dump_json().encode())
+    assert manifest.payload is not None
+    sha = manifest.payload.sha256
     return CoverRow(
         id=cid,
         job_id=job.id,

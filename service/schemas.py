@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from covering.api import METHODS
+from covering.ids import ID_PATTERN, SHA_PATTERN
+from covering.metrics import METRICS
 from service.models import JobRow
 
 __all__ = [
@@ -27,10 +30,13 @@ __all__ = [
     "query_schema",
 ]
 
-SHA_PATTERN = r"^[0-9a-f]{64}$"
-ID_PATTERN = r"^[0-9a-f]{32}$"
-Metric = Literal["l2", "linf", "cosine"]
-Method = Literal["auto", "greedy", "net", "milp", "kcenter"]
+# the engine's names, one place (the OpenAPI enums; tests/service/test_schemas.py checks them)
+if TYPE_CHECKING:
+    Metric = str
+    Method = str
+else:
+    Metric = Literal[METRICS]
+    Method = Literal[METHODS]
 
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")

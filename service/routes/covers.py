@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
 from covering import Manifest
+from covering.errors import one_line
 from service.deps import AppState, Authorized, State
 from service.errors import Conflict, InvalidContent, NotFound, UnsupportedMediaType
 from service.http import (
@@ -178,7 +179,7 @@ async def post_cover(request: Request, state: State, wait: Wait = 0) -> Response
     try:
         req = CoverRequest.model_validate_json(await read_json_body(request))
     except ValidationError as exc:
-        raise InvalidContent(_pydantic_message(exc)) from None
+        raise InvalidContent(one_line(exc)) from None
     await asyncio.to_thread(_check_cover_inputs, state, req.dataset, req.labels)
     return await _submit(
         state, wait, kind="cover", params=req.job_params(), dataset=req.dataset, labels=req.labels
@@ -200,7 +201,7 @@ async def post_cover_npy(request: Request, state: State, wait: Wait = 0) -> Resp
     try:
         params = CoverParams.from_query(_query_params(request, set(CoverParams.model_fields)))
     except ValidationError as exc:
-        raise InvalidContent(_pydantic_message(exc)) from None
+        raise InvalidContent(one_line(exc)) from None
     if params.labels is not None:  # 404 before the upload
         await asyncio.to_thread(_stored, state, params.labels, "labels")
     info, _ = await ingest_body(request, state)
@@ -290,7 +291,7 @@ async def post_points(
     try:
         req = PointsRequest.model_validate_json(await read_json_body(request))
     except ValidationError as exc:
-        raise InvalidContent(_pydantic_message(exc)) from None
+        raise InvalidContent(one_line(exc)) from None
     return await _submit_points(state, wait, parent, req.dataset, req.labels)
 
 
@@ -354,11 +355,3 @@ def _check_extendable(state: AppState, cover_id: str) -> None:
             "its own centre): it cannot be extended at a radius; compute a "
             "new cover of all the rows instead"
         )
-
-
-def _pydantic_message(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(str(p) for p in e.get("loc", ()))
-        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
-    return "; ".join(parts) or "invalid request"

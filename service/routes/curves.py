@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from covering.errors import one_line
 from service.deps import AppState, Authorized, State
 from service.errors import InvalidContent, NotFound, UnsupportedMediaType
 from service.http import error_responses, media_type, read_json_body, wait_for_job
@@ -166,14 +167,6 @@ def _answer(state: AppState, job: JobRow) -> Response:
     return JSONResponse(out.model_dump(), status_code=202, headers=loc)
 
 
-def _message(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(str(p) for p in e.get("loc", ()))
-        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
-    return "; ".join(parts) or "invalid request"
-
-
 @router.post(
     "/curve",
     status_code=202,
@@ -211,7 +204,7 @@ async def post_curve(request: Request, state: State, wait: Wait = 0) -> Response
     try:
         req = CurveRequest.model_validate_json(await read_json_body(request))
     except ValidationError as exc:
-        raise InvalidContent(_message(exc)) from None
+        raise InvalidContent(one_line(exc)) from None
     # unknown ids (404) before the rules across fields: a body its schema allows is refused
     # only for what the schema cannot say
     await asyncio.to_thread(_check_inputs, state, req.dataset, req.labels)

@@ -201,29 +201,6 @@ def test_verify_a_labelled_cover_needs_labels(files, capsys):
     assert main(["verify", X, str(out), "--labels", y]) == 0
 
 
-@pytest.mark.parametrize(
-    ("json_out", "needle"),
-    [
-        ("{d}/bench.md", "name it e.g. bench.json"),
-        ("{d}/bench.png", "name it e.g. bench.json"),
-        ("{d}", "is a directory"),
-        ("{d}/q.json", "q.png is a directory"),
-        ("{d}/X.npy/r/b.json", "is not a directory"),
-        ("{d}/" + "b" * 252 + ".json", "longer than 255 bytes"),
-    ],
-)
-def test_bench_json_is_checked_before_the_run(files, json_out, needle, capsys, monkeypatch):
-    def never(**_k: object) -> None:
-        raise AssertionError("the bench ran")
-
-    monkeypatch.setattr("covering.bench.run_cli", never)
-    (files / "q.png").mkdir()
-    assert main(["bench", "--quick", "--json", json_out.format(d=files)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: --json") and needle in err, err
-    assert len(err.strip().splitlines()) == 1
-
-
 @pytest.mark.parametrize("metric", ["linf", "l2", "cosine"])
 @pytest.mark.parametrize("labelled", [False, True])
 def test_huge_eta_gives_no_overflow_warning(tmp_path, capsys, metric, labelled):

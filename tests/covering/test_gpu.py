@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import covering
-from covering.bench.data import mixture
+from bench.data import mixture
 from covering.gpu import knn_eta_graph
 from covering.graph import Graph, eta_graph
 from covering.metrics import exact_distances, prepare

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import covering
-from covering.bench.data import mixture
+from bench.data import mixture
 from covering.graph import Graph, RangeIndex, eta_graph, neighbours
 from covering.metrics import exact_distances, prepare
 

@@ -1,15 +1,19 @@
-"""covering.io: the output checks (``output_problem``) and the atomic writers."""
+"""covering.io: the output checks (``output_problem``), the atomic writers and the one writer of
+cover files (``write_cover``)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import covering
+from covering import Cover, Manifest
 from covering.data import save_npy_atomic
-from covering.io import open_atomic, output_problem, write_bytes_atomic
+from covering.io import open_atomic, output_problem, read_npz, write_bytes_atomic, write_cover
 
 
 def _tmp_files(d: Path) -> list[str]:
@@ -173,3 +177,50 @@ def test_a_long_multibyte_name_is_written(tmp_path: Path) -> None:
     assert output_problem(path) is None
     write_bytes_atomic(path, b"{}")
     assert path.read_bytes() == b"{}" and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def _cover() -> Cover:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = np.repeat(np.arange(2), 20)
+    return covering.cover(X, y, eta=1.0, method="greedy")
+
+
+def test_write_cover_small_is_inline_without_arrays(tmp_path: Path) -> None:
+    cov = _cover()
+    m = write_cover(tmp_path / "c.json", cov, indent=1)
+    assert m.centres is not None and m.payload is None
+    assert not (tmp_path / "c.npz").exists()
+    assert Manifest.model_validate_json((tmp_path / "c.json").read_bytes()) == m
+    assert (tmp_path / "c.json").read_text().startswith('{\n "kind"')  # indent=1
+    assert _tmp_files(tmp_path) == []
+
+
+def test_write_cover_large_keeps_centres_in_the_arrays(tmp_path: Path) -> None:
+    cov = _cover()
+    m = write_cover(tmp_path / "c.json", cov, inline_max=cov.size - 1)
+    assert m.centres is None and m.payload is not None
+    assert m.payload.url == "c.npz"
+    npz = tmp_path / "c.npz"
+    assert m.payload.sha256 == hashlib.sha256(npz.read_bytes()).hexdigest()
+    arrays = read_npz(npz)
+    assert np.array_equal(arrays["assignment"], cov.assignment)
+    assert np.array_equal(m.to_cover(arrays).indices, cov.indices)
+
+
+def test_write_cover_always_arrays_where_asked(tmp_path: Path) -> None:
+    cov = _cover()
+    m = write_cover(
+        tmp_path / "m.json",
+        cov,
+        always_arrays=True,
+        arrays_path=tmp_path / "a.npz",
+        payload_url="/covers/x/arrays",
+        cover_id="ab" * 16,
+        parent="cd" * 16,
+    )
+    assert m.centres is not None and m.payload is not None  # inline, and the arrays too
+    assert m.payload.url == "/covers/x/arrays" and (m.cover_id, m.parent) == ("ab" * 16, "cd" * 16)
+    assert m.payload.sha256 == hashlib.sha256((tmp_path / "a.npz").read_bytes()).hexdigest()
+    assert not (tmp_path / "m.npz").exists()
+    assert b"\n" not in (tmp_path / "m.json").read_bytes()  # compact by default

@@ -179,7 +179,7 @@ def test_mixture_pruned_and_flat(
 ) -> None:
     """Clustered rows (above FLAT_MAX for ``auto``): the pruned plan skips most pairs, and the
     graph is the CPU path's and the flat plan's."""
-    from covering.bench.data import mixture
+    from bench.data import mixture
 
     ds = mixture(n, 32, per_component=400)
     Z = prepare(np.asarray(ds.X, dtype=np.float64), metric)
@@ -197,7 +197,7 @@ def test_mixture_pruned_and_flat(
 @needs_torch
 def test_mixture_with_the_gpu_grouping(monkeypatch: pytest.MonkeyPatch) -> None:
     """The GPU's plan (groups of up to 1,024 rows spanning clusters) on CPU tensors."""
-    from covering.bench.data import mixture
+    from bench.data import mixture
 
     monkeypatch.setattr(torchgraph, "GROUP_ROWS_PRUNED", (1024, 1024))
     monkeypatch.setattr(torchgraph, "GROUP_WASTE", (3.0, 3.0))

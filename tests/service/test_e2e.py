@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import covering
+from bench.loadtest import run_load
 from clients import CoverClient
 from service import Settings
-from service.loadtest import run_load
 from tests.service.helpers import (
     TOKEN,
     free_port,

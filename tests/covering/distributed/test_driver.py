@@ -17,8 +17,7 @@ ray = pytest.importorskip("ray")
 
 import covering  # noqa: E402
 from covering.cli import main  # noqa: E402
-from covering.distributed import _Reader, _Shard, _verify_sharded, comm_stats, cover_shards  # noqa: E402
-from covering.result import Cover, CoverError  # noqa: E402
+from covering.distributed import comm_stats, cover_shards  # noqa: E402
 
 # every test here runs under a local Ray instance (worker processes) started for the module, on
 # real MNIST rows when the files are present
@@ -261,57 +260,6 @@ def test_bad_shards() -> None:
         cover_shards([np.full((4, 3), np.nan, np.float32)], None, eta=1.0)
 
 
-def test_sharded_verification_catches_a_bad_cover() -> None:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(50, 3)).astype(np.float32)
-    shards = [
-        _Shard(None, None, 25, _Reader(array=X[:25])),
-        _Shard(None, None, 25, _Reader(array=X[25:])),
-    ]
-    offsets = np.array([0, 25, 50])
-    good = covering.cover(X, eta=1.5, method="greedy")
-    _verify_sharded(shards, offsets, None, good)
-    far = int(np.argmax(np.linalg.norm(X - X[good.indices[0]], axis=1)))
-    a = good.assignment.copy()
-    a[far] = 0
-    bad = Cover(
-        indices=good.indices,
-        weights=np.bincount(a, minlength=good.size),
-        assignment=a,
-        labels=None,
-        eta=good.eta,
-        radius=good.radius,
-        metric="l2",
-        method="greedy",
-        n=50,
-        dim=3,
-        lower_bound=None,
-        fingerprint="",
-    )
-    with pytest.raises(CoverError, match="distance"):
-        _verify_sharded(shards, offsets, None, bad)
-    with pytest.raises(CoverError, match="weights"):
-        _verify_sharded(
-            shards,
-            offsets,
-            None,
-            Cover(
-                indices=good.indices,
-                weights=good.weights + 1,
-                assignment=good.assignment,
-                labels=None,
-                eta=good.eta,
-                radius=good.radius,
-                metric="l2",
-                method="greedy",
-                n=50,
-                dim=3,
-                lower_bound=None,
-                fingerprint="",
-            ),
-        )
-
-
 def test_engine_and_cli_without_ray(
     shard_files: tuple[list[str], list[str]], tmp_path: Path
 ) -> None:
@@ -337,46 +285,3 @@ def test_engine_and_cli_without_ray(
         check=False,
     )
     assert out.returncode == 0, "import covering must not import ray"
-
-
-class _FakeRay:
-    """Stands in for the ray module in the session bookkeeping test."""
-
-    def __init__(self, initialised: bool) -> None:
-        self.up = initialised
-        self.calls: list[tuple[str, Any]] = []
-
-    def is_initialized(self) -> bool:
-        return self.up
-
-    def init(self, **kwargs: Any) -> None:
-        self.calls.append(("init", kwargs.get("address")))
-        self.up = True
-
-    def shutdown(self) -> None:
-        self.calls.append(("shutdown", None))
-        self.up = False
-
-
-@pytest.mark.parametrize("initialised", [False, True])
-def test_ray_session_is_shared_and_closed_by_the_last_user(
-    monkeypatch: pytest.MonkeyPatch, initialised: bool
-) -> None:
-    import covering.distributed as dist
-
-    fake = _FakeRay(initialised)
-    monkeypatch.setattr(dist, "ray", fake)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    with dist._ray_session(None):
-        with dist._ray_session("ignored:1"):  # a second job while the first runs
-            assert fake.up
-        assert fake.up, "the first job still needs Ray"
-    if initialised:  # someone else's Ray: never touched
-        assert fake.calls == [] and fake.up
-    else:
-        assert fake.calls == [("init", "local"), ("shutdown", None)] and not fake.up
-    fake = _FakeRay(False)
-    monkeypatch.setattr(dist, "ray", fake)
-    with dist._ray_session("auto"):
-        pass
-    assert fake.calls == [("init", "auto"), ("shutdown", None)]

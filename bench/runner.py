@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from covering.bench.report import markdown_table, scaling_plot
+from bench.report import markdown_table, scaling_plot
 
 __all__ = ["RECORD_KEYS", "Case", "main", "run_case", "run_cases", "suites"]
 
@@ -183,11 +183,11 @@ def run_case(case: Case, path: str | None = None) -> dict[str, Any]:
     ----------
     case : Case
     path : str, optional
-        The ``.npy`` of a ``mix`` dataset (written by :func:`covering.bench.data.write_mixture`).
+        The ``.npy`` of a ``mix`` dataset (written by :func:`bench.data.write_mixture`).
     """
     import covering
-    from covering.bench.baselines import farthest_first_cover, milp_baseline
-    from covering.bench.data import load_named
+    from bench.baselines import farthest_first_cover, milp_baseline
+    from bench.data import load_named
 
     ds = load_named(case.dataset, path)
     X, y = ds.X, ds.y
@@ -235,7 +235,7 @@ def run_case(case: Case, path: str | None = None) -> dict[str, Any]:
 def _subprocess(case: Case, path: str | None, timeout: float) -> dict[str, Any] | None:
     """Run ``case`` in a fresh interpreter; its record, or None when it failed."""
     spec = json.dumps({"case": asdict(case), "path": path})
-    cmd = [sys.executable, "-m", "covering.bench.runner", spec]
+    cmd = [sys.executable, "-m", "bench.runner", spec]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -278,7 +278,7 @@ def run_cases(
     timeout : float
         Seconds per case (subprocess mode).
     """
-    from covering.bench.data import write_mixture
+    from bench.data import write_mixture
 
     records: list[dict[str, Any]] = []
     for case in cases:

@@ -3,7 +3,7 @@
 
 Run against a live server::
 
-    python -m service.loadtest --url http://127.0.0.1:8000 --token "$TOKEN" \\
+    python -m bench.loadtest --url http://127.0.0.1:8000 --token "$TOKEN" \\
         --clients 20 --requests 25
 
 Every answer is checked: HTTP 200, the manifest's dataset fingerprint is the request's, weights

@@ -1,4 +1,4 @@
-"""The GPU benchmark command (covering.bench.gpu), rehearsed at a tiny scale on CPU tensors."""
+"""The GPU benchmark command (bench.gpu), rehearsed at a tiny scale on CPU tensors."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from covering.bench import gpu
-from covering.bench.data import write_mixture
-from covering.bench.gpu_report import markdown, resident_bytes
+from bench import gpu
+from bench.data import write_mixture
+from bench.gpu_report import markdown, resident_bytes
 
 pytestmark = pytest.mark.timeout(300)
 needs_torch = pytest.mark.skipif(
@@ -100,7 +100,7 @@ def test_plan_and_markdown() -> None:
             "tile_bytes": 2**20,
             "scale": "full",
             "budget_seconds": 450,
-            "command": "python -m covering.bench.gpu",
+            "command": "python -m bench.gpu",
             "nvidia_smi": "GPU 0: NVIDIA H200",
         },
         "runs": [
@@ -139,6 +139,6 @@ def test_main_writes_records_and_skips_what_cannot_fit(
     assert all(r["verified"] for r in doc["runs"][:2])
     assert doc["runs"][0]["size"] == doc["runs"][1]["size"]  # the same graph, the same greedy
     assert "skipped" in doc["runs"][2]
-    assert doc["machine"]["command"].startswith("python -m covering.bench.gpu --scale small")
+    assert doc["machine"]["command"].startswith("python -m bench.gpu --scale small")
     md = out.with_suffix(".md").read_text()
     assert "These are not GPU figures" in md or doc["machine"]["cuda_available"]

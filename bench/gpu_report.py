@@ -1,4 +1,4 @@
-"""The Markdown page of a GPU benchmark record (:mod:`covering.bench.gpu`)."""
+"""The Markdown page of a GPU benchmark record (:mod:`bench.gpu`)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""``python -m covering.bench.gpu``: the torch backend on a GPU box, measured in one command.
+"""``python -m bench.gpu``: the torch backend on a GPU box, measured in one command.
 
 Generates the seeded mixtures of the CPU scaling suite on the machine itself
-(:func:`covering.bench.data.write_mixture`: 128 dimensions, 10 classes, ``eta = 2.9`` keeps
+(:func:`bench.data.write_mixture`: 128 dimensions, 10 classes, ``eta = 2.9`` keeps
 about 5% of the rows), covers them with ``backend="torch"``, verifies every cover exactly
 (:func:`covering.verify`), times the same 10^6 case on the CPU path (FAISS) in the same run,
 and MNIST-train at ``eta = 6`` when ``COVERING_MNIST_DIR`` (or ``shared/data/mnist``) holds the
@@ -219,7 +219,7 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _subprocess(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     """:func:`run_one` in a fresh interpreter; a record with ``error`` when it failed."""
-    cmd = [sys.executable, "-m", "covering.bench.gpu", "--worker", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "bench.gpu", "--worker", json.dumps(spec)]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -293,7 +293,7 @@ def plan_runs(scale: str, mnist: bool) -> list[dict[str, Any]]:
 
 
 def _write(out: Path, meta: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    from covering.bench.gpu_report import markdown
+    from bench.gpu_report import markdown
     from covering.io import write_bytes_atomic
 
     doc = {"machine": meta, "runs": records}
@@ -304,7 +304,7 @@ def _write(out: Path, meta: dict[str, Any], records: list[dict[str, Any]]) -> No
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (see the module docstring); 0 when every run that ran verified."""
-    ap = argparse.ArgumentParser(prog="python -m covering.bench.gpu", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m bench.gpu", description=__doc__)
     ap.add_argument("--scale", choices=sorted(SCALES), default="full")
     ap.add_argument("--out", type=Path, default=Path("bench/results/gpu-h200.json"))
     ap.add_argument("--budget", type=float, default=450.0, help="wall-clock seconds in all")
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker is not None:
         print(json.dumps(run_one(json.loads(args.worker))), flush=True)
         return 0
-    from covering.bench.data import write_mixture
+    from bench.data import write_mixture
     from covering.data import default_mnist_dir
     from covering.torchgraph import TILE_BYTES
 
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     meta.update(
         scale=args.scale,
         budget_seconds=args.budget,
-        command=f"python -m covering.bench.gpu {shown}",
+        command=f"python -m bench.gpu {shown}",
     )
     records: list[dict[str, Any]] = []
     ok = True
