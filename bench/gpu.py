@@ -75,6 +75,7 @@ def _instrumented(tile_bytes: int) -> Iterator[dict[str, float]]:
     it yields (``class``: a class's graph and solve; ``graph``). Restored afterwards."""
     import covering.api as api
     from covering import torchgraph
+    from covering.graph import build
 
     sums: dict[str, float] = defaultdict(float)
 
@@ -88,15 +89,15 @@ def _instrumented(tile_bytes: int) -> Iterator[dict[str, float]]:
 
         return wrapper
 
-    saved = (api.solve_radius, api.eta_graph, torchgraph.eta_graph_torch, torchgraph.TILE_BYTES)
+    saved = (api.solve_radius, build.eta_graph, torchgraph.eta_graph_torch, torchgraph.TILE_BYTES)
     api.solve_radius = timed("class", api.solve_radius)
-    api.eta_graph = timed("graph", api.eta_graph)
+    build.eta_graph = timed("graph", build.eta_graph)
     torchgraph.eta_graph_torch = timed("graph", torchgraph.eta_graph_torch)
     torchgraph.TILE_BYTES = tile_bytes  # eta_graph_torch's default budget
     try:
         yield sums
     finally:
-        api.solve_radius, api.eta_graph, torchgraph.eta_graph_torch = saved[:3]
+        api.solve_radius, build.eta_graph, torchgraph.eta_graph_torch = saved[:3]
         torchgraph.TILE_BYTES = saved[3]
 
 

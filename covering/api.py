@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from covering.fingerprint import fingerprint
-from covering.graph import Graph, eta_graph, gpu_available
+from covering.graph.build import BACKENDS, build_graph, resolve_backend
+from covering.graph.csr import Graph
 from covering.metrics import check_metric, prepare
 from covering.progress import ProgressArg, Reporter
 from covering.result import Cover, CoverError
@@ -41,7 +42,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 METHODS = ("auto", "greedy", "net", "milp", "kcenter")
-BACKENDS = ("auto", "cpu", "gpu", "torch")
 #: auto: classes up to this many rows (and AUTO_MILP_MAX_EDGES edges) get a MILP polish
 AUTO_MILP_MAX_ROWS = 20_000
 AUTO_MILP_MAX_EDGES = 3_000_000
@@ -224,20 +224,15 @@ def solve_radius(
         order = np.sort(ff)
         report("solve", base + n, total)
         return _ClassResult(order, ff[near], None, None, [], "kcenter")
-    if backend == "gpu":
-        from covering.gpu import eta_graph_gpu
-
-        g = eta_graph_gpu(Z, eta, metric, progress=report.stage("graph", base, total))
-    elif backend == "torch":
-        from covering.torchgraph import eta_graph_torch
-
-        g = eta_graph_torch(
-            Z, eta, metric, index=index, progress=report.stage("graph", base, total), seed=seed
-        )
-    else:
-        g = eta_graph(
-            Z, eta, metric, index=index, progress=report.stage("graph", base, total), seed=seed
-        )
+    g = build_graph(
+        Z,
+        eta,
+        metric,
+        backend=backend,
+        index=index,
+        seed=seed,
+        progress=report.stage("graph", base, total),
+    )
     sets = g.transpose(dist=False)
     centres = greedy_cover(g, sets=sets)
     lb: int | None = None
@@ -383,7 +378,7 @@ def cover(
     if kk is not None and kk > n:  # every row may be its own centre (radius 0)
         notes.append(f"k={kk} is more than the {n} rows: taken as k={n}")
         kk = n
-    resolved_backend = _resolve_backend(backend)
+    resolved_backend = resolve_backend(backend)
 
     classes = (
         [np.arange(n, dtype=np.int64)]
@@ -562,26 +557,3 @@ def _fingerprint_released(X: np.ndarray) -> str:
     fp = fingerprint(X)
     release_pages(X)
     return fp
-
-
-def _resolve_backend(backend: str) -> str:
-    if backend == "gpu":
-        if not gpu_available():
-            raise ValueError(
-                "backend='gpu' but FAISS sees no GPU (install covering[gpu] on a "
-                "CUDA machine, or use backend='cpu')"
-            )
-        return "gpu"
-    if backend == "torch":
-        from covering.torchgraph import import_torch
-
-        import_torch()  # a ValueError naming the extra when torch is missing
-        return "torch"
-    if backend == "auto" and gpu_available():
-        return "gpu"
-    if backend == "auto":
-        from covering.torchgraph import torch_cuda_available
-
-        if torch_cuda_available():
-            return "torch"
-    return "cpu"

@@ -153,9 +153,9 @@ def test_bad_input_raises_value_error(kwargs, match):
 
 
 def test_gpu_backend_without_gpu_is_a_clear_error(monkeypatch):
-    import covering.api
+    import covering.gpu
 
-    monkeypatch.setattr(covering.api, "gpu_available", lambda: False)  # runs on GPU boxes too
+    monkeypatch.setattr(covering.gpu, "gpu_available", lambda: False)  # runs on GPU boxes too
     with pytest.raises(ValueError, match="GPU"):
         covering.cover(np.zeros((3, 2)), eta=1.0, backend="gpu")
 
