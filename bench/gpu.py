@@ -73,8 +73,9 @@ def _instrumented(tile_bytes: int) -> Iterator[dict[str, float]]:
     """For the duration: the torch backend's tile budget set to ``tile_bytes``, and the
     engine's per-class solve and both graph builders wrapped with timers, whose running sums
     it yields (``class``: a class's graph and solve; ``graph``). Restored afterwards."""
-    import covering.api as api
     from covering import torchgraph
+    from covering.api import core
+    from covering.graph import build
 
     sums: dict[str, float] = defaultdict(float)
 
@@ -88,15 +89,15 @@ def _instrumented(tile_bytes: int) -> Iterator[dict[str, float]]:
 
         return wrapper
 
-    saved = (api.solve_radius, api.eta_graph, torchgraph.eta_graph_torch, torchgraph.TILE_BYTES)
-    api.solve_radius = timed("class", api.solve_radius)
-    api.eta_graph = timed("graph", api.eta_graph)
+    saved = (core.solve_radius, build.eta_graph, torchgraph.eta_graph_torch, torchgraph.TILE_BYTES)
+    core.solve_radius = timed("class", core.solve_radius)
+    build.eta_graph = timed("graph", build.eta_graph)
     torchgraph.eta_graph_torch = timed("graph", torchgraph.eta_graph_torch)
     torchgraph.TILE_BYTES = tile_bytes  # eta_graph_torch's default budget
     try:
         yield sums
     finally:
-        api.solve_radius, api.eta_graph, torchgraph.eta_graph_torch = saved[:3]
+        core.solve_radius, build.eta_graph, torchgraph.eta_graph_torch = saved[:3]
         torchgraph.TILE_BYTES = saved[3]
 
 

@@ -251,7 +251,7 @@ def _subprocess(case: Case, path: str | None, timeout: float) -> dict[str, Any] 
 def _skip(case: Case) -> str | None:
     """Why ``case`` cannot run here, or None."""
     if case.method == "gpu":
-        from covering.graph import gpu_available
+        from covering.gpu import gpu_available
 
         if not gpu_available():
             return "FAISS sees no GPU"

@@ -23,10 +23,18 @@ from collections.abc import Callable
 import faiss
 import numpy as np
 
-from covering.graph import Graph, ensure_self_loops, exact_edges, f32_above, to_float32
+from covering.graph.csr import Graph, ensure_self_loops
+from covering.graph.exact import exact_edges, f32_above, to_float32
 from covering.metrics import FaissView, check_metric, unit_scale
 
-__all__ = ["IndexFactory", "cpu_factory", "eta_graph_gpu", "gpu_factory", "knn_eta_graph"]
+__all__ = [
+    "IndexFactory",
+    "cpu_factory",
+    "eta_graph_gpu",
+    "gpu_available",
+    "gpu_factory",
+    "knn_eta_graph",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,15 @@ K0 = 64
 BLOCK = 8192
 #: GPU: margin on the float32 error bound (different summation orders and GEMM kernels)
 GPU_TOL_FACTOR = 16.0
+
+
+def gpu_available() -> bool:
+    """True when the installed FAISS sees at least one GPU."""
+    get = getattr(faiss, "get_num_gpus", None)
+    try:
+        return bool(get and get() > 0)
+    except Exception:  # pragma: no cover - broken CUDA installs
+        return False
 
 
 def cpu_factory(dim: int, metric: int) -> faiss.Index:

@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 import faiss
 import numpy as np
-import scipy.sparse as sp
 
-from covering.graph import Graph, f32_above, f32_below
+from covering.graph.csr import Graph, mirror_upper
+from covering.graph.exact import f32_above, f32_below
 from covering.metrics import FaissView, exact_distances, span_scale, within
 
 __all__ = ["self_graph"]
@@ -143,35 +143,6 @@ def self_graph(
         del lims, D
         if progress is not None:
             progress(e, m)
-    return _symmetric(
-        m, np.concatenate(rows_u), np.concatenate(cols_u), np.concatenate(dist_u), eta
-    )
-
-
-def _symmetric(m: int, rows: np.ndarray, cols: np.ndarray, dist: np.ndarray, eta: float) -> Graph:
-    """CSR of the strict upper-triangle edges ``(rows, cols, dist)`` (rows ascending), their
-    mirror images and the diagonal: row ``r`` lists its lower neighbours, ``r``, then its upper
-    ones."""
-    cnt_up = np.bincount(rows, minlength=m).astype(np.int64)
-    up_ptr = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(cnt_up, out=up_ptr[1:])
-    upper = sp.csr_matrix((dist, cols, up_ptr), shape=(m, m))
-    lower = upper.tocsc()  # column j of the upper part = the lower neighbours of row j
-    del upper, rows
-    cnt_low = np.diff(lower.indptr).astype(np.int64)
-    indptr = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(cnt_low + 1 + cnt_up, out=indptr[1:])
-    indices = np.empty(int(indptr[-1]), dtype=np.int64)
-    out_dist = np.empty(indices.shape[0], dtype=np.float64)
-    start = indptr[:-1]
-    pos = np.arange(lower.indices.shape[0], dtype=np.int64) + np.repeat(
-        start - lower.indptr[:-1], cnt_low
-    )
-    indices[pos], out_dist[pos] = lower.indices, lower.data
-    del lower
-    diag = start + cnt_low
-    indices[diag], out_dist[diag] = np.arange(m), 0.0
-    pos = np.arange(cols.shape[0], dtype=np.int64) + np.repeat(diag + 1 - up_ptr[:-1], cnt_up)
-    indices[pos], out_dist[pos] = cols, dist
-    log.debug("self_graph: %d rows, %d edges", m, indices.shape[0])
-    return Graph(indptr, indices, out_dist, m, float(eta), symmetric=True)
+    g = mirror_upper(m, np.concatenate(rows_u), np.concatenate(cols_u), np.concatenate(dist_u), eta)
+    log.debug("self_graph: %d rows, %d edges", m, g.n_edges)
+    return g

@@ -12,7 +12,6 @@ import logging
 import math
 import numbers
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from covering.fingerprint import fingerprint
 from covering.metrics import check_metric, exact_distances, prepare
 from covering.progress import ProgressArg, Reporter
 from covering.result import Cover
+from covering.sizecurve import SizeCurve
 
 __all__ = ["SizeCurve", "eta_for_size", "size_curve"]
 
@@ -35,59 +35,6 @@ _SAMPLE = 1024
 _STEP = 1.25
 #: the downward search halves eta at most this many times (below, rows repeat)
 _DOWN_STEPS = 30
-
-
-@dataclass(frozen=True)
-class SizeCurve:
-    """Greedy cover sizes over a range of radii.
-
-    Attributes
-    ----------
-    etas : ndarray of float64, shape (m,)
-        Radii, ascending.
-    sizes : ndarray of int64, shape (m,)
-        Size of the greedy cover at each radius (all classes).
-    class_sizes : ndarray of int64, shape (c, m)
-        The same per class (one row, ``classes == [-1]``, without labels).
-    classes : ndarray of int64, shape (c,)
-        Label of each row of ``class_sizes``.
-    class_counts : ndarray of int64, shape (c,)
-        Rows per class.
-    n : int
-    metric : str
-    seconds : float
-    """
-
-    etas: np.ndarray
-    sizes: np.ndarray
-    class_sizes: np.ndarray
-    classes: np.ndarray
-    class_counts: np.ndarray
-    n: int
-    metric: str
-    seconds: float = 0.0
-    notes: tuple[str, ...] = field(default=())
-
-    def eta_for(self, size: int) -> float | None:
-        """The smallest radius of the curve whose cover has at most ``size`` centres (None if
-        none has)."""
-        ok = np.flatnonzero(self.sizes <= size)
-        return float(self.etas[ok[0]]) if ok.size else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (lists of numbers)."""
-        return {
-            "n": self.n,
-            "metric": self.metric,
-            "etas": [float(e) for e in self.etas],
-            "sizes": [int(s) for s in self.sizes],
-            "fractions": [float(s) / self.n for s in self.sizes],
-            "classes": [int(c) for c in self.classes],
-            "class_counts": [int(c) for c in self.class_counts],
-            "class_sizes": [[int(s) for s in row] for row in self.class_sizes],
-            "seconds": float(self.seconds),
-            "notes": list(self.notes),
-        }
 
 
 class _Classes:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from covering.graph import IVF_KMEANS_ITERS, IVF_TRAIN_PER_LIST
+from covering.graph.ivf import IVF_KMEANS_ITERS, IVF_TRAIN_PER_LIST
 
 __all__ = ["BLOCK_ROWS", "GROUP_ROWS", "Plan", "Tile", "chunk_rows", "make_plan"]
 

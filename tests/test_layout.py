@@ -29,22 +29,10 @@ LAYERS = {
 }
 
 #: modules allowed to be longer for now (path: why)
-LONG_ALLOWED: dict[str, str] = {
-    # the graph/api split (Graph leaf module, range index, builder choice, method registry)
-    # waits for the torch-backend branch, which changes these files
-    "covering/graph.py": "graph split after the torch-backend merge",
-    "covering/api.py": "api split (validation, method registry) after the torch-backend merge",
-    "covering/sizing.py": "being changed by other work",
-    "covering/torchgraph.py": "split with the graph package (second round)",
-    # the training client is being changed by other work
-    "clients/train/data.py": "being changed by other work",
-    "clients/train/experiment.py": "being changed by other work",
-}
+LONG_ALLOWED: dict[str, str] = {}
 
 #: import cycles allowed for now, each as the sorted tuple of its modules
-CYCLES_ALLOWED: dict[tuple[str, ...], str] = {
-    ("covering.graph", "covering.selfjoin"): "graph split after the torch-backend merge",
-}
+CYCLES_ALLOWED: dict[tuple[str, ...], str] = {}
 
 
 def _modules() -> dict[str, Path]:

@@ -3,20 +3,19 @@ a manifest computed on other data, and turn it into a weighted training set."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import logging
 import math
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
+from clients.train.mnist import mnist_source, read_mnist
 from covering import fingerprint, verify, verify_centres
+from covering.errors import one_line
 from covering.manifest import Manifest
-from covering.mnist import MnistSource
 
 __all__ = [
     "Dataset",
@@ -145,41 +144,6 @@ def _check_xy(X: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.n
     return Xf, y.astype(np.int64)
 
 
-_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
-
-
-def _mnist(directory: Path) -> tuple[np.ndarray, ...]:
-    """Train and test MNIST from ``directory``; a truncated or corrupt file is a ValueError."""
-    from covering import data as cdata
-
-    try:
-        return (*cdata.load_mnist(directory, "train"), *cdata.load_mnist(directory, "test"))
-    except _GZIP_ERRORS as exc:
-        bad: Path = directory
-        for f in sorted(directory.glob("*idx*")):
-            try:
-                cdata.load_idx(f)
-            except _GZIP_ERRORS:
-                bad = f
-                break
-        raise ValueError(f"{bad} is truncated or corrupt ({_first_line(exc)})") from None
-
-
-def _mnist_source(required: bool) -> tuple[MnistSource | None, str]:
-    """MNIST from ``covering.data.locate_mnist`` (``$COVERING_MNIST_DIR``, the cache, else a
-    verified download), or ``(None, why)`` when it cannot be downloaded and is not
-    ``required`` (the caller falls back to digits). A set but wrong ``$COVERING_MNIST_DIR`` is
-    always an error."""
-    from covering import data as cdata
-
-    try:
-        return cdata.locate_mnist(download=True), ""
-    except cdata.MnistDownloadError as exc:
-        if required:
-            raise
-        return None, str(exc)
-
-
 def load_data(
     dataset: str,
     *,
@@ -219,10 +183,10 @@ def load_data(
             "labels and test split"
         )
     if dataset in ("mnist", "digits", "auto"):
-        src, why = _mnist_source(dataset == "mnist") if dataset != "digits" else (None, "")
+        src, why = mnist_source(dataset == "mnist") if dataset != "digits" else (None, "")
         if src is not None:
             name, origin = "mnist", f"MNIST from {src.origin}"
-            Xtr, ytr, Xte, yte = _mnist(src.path)
+            Xtr, ytr, Xte, yte = read_mnist(src.path)
         else:
             name, origin = "digits", "scikit-learn's 8x8 digits"
             if why:
@@ -231,7 +195,7 @@ def load_data(
             Xte, yte = cdata.load_dataset(name, "test")
     elif p.is_dir():
         name, origin = "mnist", f"MNIST IDX files in {p}"
-        Xtr, ytr, Xte, yte = _mnist(p)
+        Xtr, ytr, Xte, yte = read_mnist(p)
     elif p.suffix == ".npy" and p.is_file():
         if labels is None:
             raise ValueError(f"{dataset}: a .npy dataset needs its labels (--labels y.npy)")
@@ -291,12 +255,11 @@ def load_manifest(
     """
     p = Path(ref)
     if p.is_file():
-        from covering.cli import one_line
-
         try:
             m = Manifest.model_validate_json(p.read_bytes())
         except ValueError as exc:
-            raise ValueError(f"{ref}: not a valid cover manifest: {one_line(exc)}") from None
+            msg = one_line(exc, where="manifest")
+            raise ValueError(f"{ref}: not a valid cover manifest: {msg}") from None
         if m.centres is not None:
             return m, m.arrays()
         assert m.payload is not None
@@ -336,16 +299,12 @@ def load_manifest(
         m = client.manifest(cover_id)
         arrays = m.arrays() if m.centres is not None else client.arrays(cover_id, m)
     except CoverServiceError as exc:
-        raise ValueError(f"cover {cover_id} at {base}: {_first_line(exc)}") from None
+        raise ValueError(f"cover {cover_id} at {base}: {one_line(exc)}") from None
     except OSError as exc:
         raise ValueError(f"cover {cover_id} at {base}: {exc}") from None
     finally:
         client.close()
     return m, arrays
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def check_fingerprint(manifest: Manifest, X: np.ndarray) -> None:

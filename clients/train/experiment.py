@@ -3,7 +3,6 @@ one recipe; the records, table and plots are written by :mod:`clients.train.resu
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from clients.train.data import Dataset, Selection
+from clients.train.recipes import check_recipe
 from clients.train.results import (
     METHODS,
     check_outputs,
@@ -288,38 +288,9 @@ def _check_options(cfg: GridConfig, time_limit: float | None) -> None:
 
 
 def _check_recipe(records: list[dict[str, Any]], cfg: GridConfig, path: Path) -> None:
-    """Refuse a results file holding records of another recipe: resuming would skip runs of
-    this one, and the table and plots would mix the two."""
-    want = record_config(cfg)
-    mine = recipe(want)
-    for i, r in enumerate(records):
-        conf = r.get("config")
-        if recipe(conf) == mine:
-            continue
-        if not isinstance(conf, dict):
-            what = "has no config, so its recipe is unknown"
-        else:
-            keys = [*want, *(k for k in conf if k not in want)]  # in GridConfig's order
-            diff = [k for k in keys if k != "seed" and _json(conf.get(k)) != _json(want.get(k))]
-            shown = [_differs(k, conf.get(k), want.get(k)) for k in diff[:4]]
-            more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
-            what = (
-                "was made with another recipe than this grid "
-                f"(file vs grid: {', '.join(shown) or 'the same values written differently'}{more})"
-            )
-        raise ValueError(
-            f"{path}: record {i} {what}; give this grid another --out, or move the file away"
-        )
-
-
-def _json(v: Any) -> str:
-    return json.dumps(v, sort_keys=True)
-
-
-def _differs(key: str, there: Any, here: Any) -> str:
-    """``key 60 vs 150`` (the file's value, then the grid's), or ``key`` when that is long."""
-    a, b = _json(there), _json(here)
-    return f"{key} {a} vs {b}" if len(a) + len(b) <= 24 else key
+    """Refuse a results file holding records of another recipe than ``cfg``'s
+    (:func:`clients.train.recipes.check_recipe`)."""
+    check_recipe(records, record_config(cfg), path)
 
 
 def _plan(cfg: GridConfig) -> list[tuple[str, int | None]]:

@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from covering.api import check_eta_k
+from covering.api.validate import check_eta_k, check_index
+from covering.graph.ivf import INDEXES
 from covering.metrics import check_metric
 
 __all__ = ["INDEXES", "LOCAL_METHODS", "ProgressFn", "TaskHook", "check_params"]
 
 #: local methods a shard may use (radius mode)
 LOCAL_METHODS = ("auto", "greedy", "net")
-#: FAISS indexes of the range searches
-INDEXES = ("auto", "flat", "ivf")
 
 TaskHook = Callable[[str, int], None]
 ProgressFn = Callable[[str, int, int], None]
@@ -70,8 +69,7 @@ def check_params(
     check_metric(metric)
     if method not in LOCAL_METHODS:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(LOCAL_METHODS)}")
-    if index not in INDEXES:
-        raise ValueError(f"unknown index {index!r}: expected auto, flat or ivf")
+    check_index(index)
     _positive_int("rounds", rounds)
     if rows_per_shard is not None:
         _positive_int("rows_per_shard", rows_per_shard)

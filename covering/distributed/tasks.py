@@ -15,7 +15,8 @@ import numpy as np
 from covering.api import cover, validate_X
 from covering.distributed.params import _Params
 from covering.distributed.shards import BLOCK_ROWS, Source, _x_of, _y_of
-from covering.graph import Graph, RangeIndex, eta_graph, gpu_available
+from covering.gpu import gpu_available
+from covering.graph import Graph, RangeIndex, build_graph
 from covering.metrics import exact_distances, prepare
 from covering.result import CoverError
 from covering.solvers import greedy_cover
@@ -109,22 +110,16 @@ def _merge_rows(g: Graph, rows: np.ndarray, extra: Graph) -> Graph:
     r = np.concatenate([src, np.repeat(rows, extra.degrees())])
     c = np.concatenate([g.indices, extra.indices])
     d = np.concatenate([g.dist, extra.dist])
-    order = np.lexsort((d, r))
-    indptr = np.zeros(g.n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(r, minlength=g.n_rows), out=indptr[1:])
-    return Graph(indptr, c[order], d[order], g.n_cols, g.eta)
+    return Graph.from_edges(r, c, d, g.n_rows, g.n_cols, g.eta)
 
 
 def _local_graph(Z: np.ndarray, params: _Params) -> tuple[Graph, str]:
-    """The eta-graph of one class of a shard, on the GPU when this worker has one."""
-    if gpu_available():
-        try:
-            from covering.gpu import eta_graph_gpu
-
-            return eta_graph_gpu(Z, params.eta, params.metric), "gpu"
-        except ImportError:  # pragma: no cover - GPU FAISS without the GPU graph module
-            pass
-    return eta_graph(Z, params.eta, params.metric, index=params.index, seed=params.seed), "cpu"
+    """The eta-graph of one class of a shard, on the GPU when this worker's FAISS sees one."""
+    backend = "gpu" if gpu_available() else "cpu"
+    g = build_graph(
+        Z, params.eta, params.metric, backend=backend, index=params.index, seed=params.seed
+    )
+    return g, backend
 
 
 def _greedy_rounds(g: Graph, rounds: int) -> np.ndarray:

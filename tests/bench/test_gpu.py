@@ -39,13 +39,13 @@ def test_run_one_covers_verifies_and_times(tmp_path: Path, backend: str) -> None
         "tile_bytes": 1 << 20,
         "check": backend == "torch",
     }
-    import covering.api
+    import covering.api.core
     from covering import torchgraph
 
-    before = (covering.api.solve_radius, torchgraph.eta_graph_torch, torchgraph.TILE_BYTES)
+    before = (covering.api.core.solve_radius, torchgraph.eta_graph_torch, torchgraph.TILE_BYTES)
     rec = gpu.run_one(spec)
     # the timers and the tile budget are the run's only
-    assert (covering.api.solve_radius, torchgraph.eta_graph_torch, torchgraph.TILE_BYTES) == (
+    assert (covering.api.core.solve_radius, torchgraph.eta_graph_torch, torchgraph.TILE_BYTES) == (
         before
     )
     assert rec["verified"] and rec["backend"] == backend and rec["n"] == 3000

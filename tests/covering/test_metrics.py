@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from covering.metrics import exact_distances, pow2_scale, prepare, within
+from covering.metrics import FaissView, exact_distances, pow2_scale, prepare, within
 
 
 @pytest.mark.parametrize("scale", [1e-300, 1e-170, 1e-30, 1.0, 1e30, 1e170, 1e300])
@@ -141,3 +141,30 @@ def test_pow2_scale() -> None:
         s = pow2_scale(m)
         assert 1.0 <= m / s < 2.0 and math.frexp(s)[0] == 0.5  # a power of two
     assert pow2_scale(0.0) == 1.0 and pow2_scale(float("inf")) == 1.0
+
+
+def test_tolerance_bounds_faiss_error():
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(500, 64)) * 10
+    view = FaissView.of("l2")
+    Z32 = Z.astype(np.float32)
+    tol = view.tolerance(Z32, 64)
+    G32 = (Z32[:, None, :].astype(np.float32) - Z32[None, :, :]).astype(np.float32)
+    approx = np.einsum("ijk,ijk->ij", G32, G32, dtype=np.float32).astype(np.float64)
+    exact = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
+    assert np.abs(approx - exact).max() <= tol
+
+
+def test_pair_tolerance_bounds_faiss_error_per_pair():
+    import faiss
+
+    rng = np.random.default_rng(4)
+    # rows of very different norms: the per-pair bound must hold for each pair on its own
+    Z = rng.normal(size=(400, 300)) * np.exp(rng.uniform(-3, 3, size=(400, 1)))
+    Z32 = Z.astype(np.float32)
+    approx = faiss.pairwise_distances(Z32, Z32).astype(np.float64)  # FAISS's GEMM formula
+    exact = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
+    sq = np.einsum("ij,ij->i", Z32, Z32, dtype=np.float64)
+    bound = FaissView.pair_tolerance(sq[:, None], sq[None, :], 300)
+    assert np.all(np.abs(approx - exact) <= bound)
+    assert FaissView.of("l2").tolerance(Z32, 300) == pytest.approx(bound.max())

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import covering
-import covering.api
+import covering.gpu
+import covering.graph.build
 from covering import torchgraph, torchprune
 from covering.graph import Graph, eta_graph
 from covering.metrics import exact_distances, prepare
@@ -310,8 +311,8 @@ def test_without_torch_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match=r"covering\[gpu-torch\]"):
         torchgraph.eta_graph_torch(np.zeros((3, 2)), 1.0, "l2")
     assert not torchgraph.torch_cuda_available()
-    monkeypatch.setattr(covering.api, "gpu_available", lambda: False)
-    assert covering.api._resolve_backend("auto") == "cpu"
+    monkeypatch.setattr(covering.gpu, "gpu_available", lambda: False)
+    assert covering.graph.build.resolve_backend("auto") == "cpu"
 
 
 def test_auto_chooses_torch_only_without_faiss_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -321,12 +322,12 @@ def test_auto_chooses_torch_only_without_faiss_gpu(monkeypatch: pytest.MonkeyPat
         (False, True, "torch"),
         (False, False, "cpu"),
     ]:
-        monkeypatch.setattr(covering.api, "gpu_available", lambda v=faiss_gpu: v)
+        monkeypatch.setattr(covering.gpu, "gpu_available", lambda v=faiss_gpu: v)
         monkeypatch.setattr(torchgraph, "torch_cuda_available", lambda v=torch_cuda: v)
-        assert covering.api._resolve_backend("auto") == want
+        assert covering.graph.build.resolve_backend("auto") == want
     monkeypatch.undo()
-    if not torchgraph.torch_cuda_available() and not covering.api.gpu_available():
-        assert covering.api._resolve_backend("auto") == "cpu"  # this box: FAISS on the CPU
+    if not torchgraph.torch_cuda_available() and not covering.gpu.gpu_available():
+        assert covering.graph.build.resolve_backend("auto") == "cpu"  # this box: FAISS on the CPU
 
 
 @pytest.mark.slow  # subprocesses

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from covering.graph import RangeIndex, eta_graph, neighbours
-from covering.metrics import FaissView, prepare
+from covering.metrics import prepare
 from tests.covering.reference import pairwise
 
 
@@ -78,30 +78,3 @@ def test_transpose_roundtrip():
     assert _edges(lean) == _edges(h.transpose())
     assert lean.dist.shape == (0,) and lean.indices.dtype == np.int32
     np.testing.assert_array_equal(lean.degrees(), h.transpose().degrees())
-
-
-def test_tolerance_bounds_faiss_error():
-    rng = np.random.default_rng(3)
-    Z = rng.normal(size=(500, 64)) * 10
-    view = FaissView.of("l2")
-    Z32 = Z.astype(np.float32)
-    tol = view.tolerance(Z32, 64)
-    G32 = (Z32[:, None, :].astype(np.float32) - Z32[None, :, :]).astype(np.float32)
-    approx = np.einsum("ijk,ijk->ij", G32, G32, dtype=np.float32).astype(np.float64)
-    exact = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
-    assert np.abs(approx - exact).max() <= tol
-
-
-def test_pair_tolerance_bounds_faiss_error_per_pair():
-    import faiss
-
-    rng = np.random.default_rng(4)
-    # rows of very different norms: the per-pair bound must hold for each pair on its own
-    Z = rng.normal(size=(400, 300)) * np.exp(rng.uniform(-3, 3, size=(400, 1)))
-    Z32 = Z.astype(np.float32)
-    approx = faiss.pairwise_distances(Z32, Z32).astype(np.float64)  # FAISS's GEMM formula
-    exact = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
-    sq = np.einsum("ij,ij->i", Z32, Z32, dtype=np.float64)
-    bound = FaissView.pair_tolerance(sq[:, None], sq[None, :], 300)
-    assert np.all(np.abs(approx - exact) <= bound)
-    assert FaissView.of("l2").tolerance(Z32, 300) == pytest.approx(bound.max())
