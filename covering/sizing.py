@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from covering.api import assemble_cover, solve_radius, validate_labels, validate_X
+from covering.api.validate import check_index
 from covering.fingerprint import fingerprint
 from covering.metrics import check_metric, exact_distances, prepare
 from covering.progress import ProgressArg, Reporter
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 _KEEP_BYTES = 2 << 30
 #: rows sampled to guess a starting radius
 _SAMPLE = 1024
+#: the sampled rows' distances are taken to at most this many rows of their class (the k-th
+#: neighbour's rank scaled to match), so the guess costs O(_SAMPLE * _POOL * d) however large n
+_POOL = 20_000
 #: the upward search multiplies eta by this factor (larger radii make denser graphs)
 _STEP = 1.25
 #: the downward search halves eta at most this many times (below, rows repeat)
@@ -74,6 +78,20 @@ def _check_etas(etas: object) -> np.ndarray:
     if not np.all(np.isfinite(e)) or np.any(e <= 0):
         raise ValueError("every eta must be a finite number > 0")
     return np.unique(e)
+
+
+def _check_seed_index(seed: object, index: object) -> int:
+    """``seed`` as an int in [0, 2**31) (as :func:`covering.cover` takes it); ``index`` known."""
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, numbers.Integral)
+        or not (0 <= int(seed) < 2**31)
+    ):
+        raise ValueError(f"seed must be an integer in [0, 2**31), got {seed!r}")
+    if not isinstance(index, str):
+        raise ValueError(f"unknown index {index!r}: expected auto, flat or ivf")
+    check_index(index)
+    return int(seed)
 
 
 def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> int:
@@ -130,6 +148,7 @@ def size_curve(
         Number of default radii.
     metric : {"l2", "linf", "cosine"}
     seed : int
+        In [0, 2**31): the greedy order's tie-breaks and the rows sampled for the start.
     index : {"auto", "flat", "ivf"}
     progress : bool or callable(stage, done, total)
         Stage ``curve``: radii done out of all.
@@ -143,6 +162,7 @@ def size_curve(
     check_metric(metric)
     y = None if labels is None else validate_labels(labels, Xv.shape[0])
     num = _check_int("num", num, 2, 1000)
+    seed = _check_seed_index(seed, index)
     cls = _Classes(Xv, y, metric)
     if etas is None:
         k = max(len(cls), math.ceil(Xv.shape[0] / 100))
@@ -184,8 +204,12 @@ def _guess_eta(cls: _Classes, size: int, seed: int) -> float:
         kth = min(m - 1, math.ceil(cls.n / size))
         if kth < 1:
             continue
+        pool = Z
+        if m > _POOL:  # distances to a random pool of the class; the rank shrinks with it
+            pool = Z[np.sort(rng.choice(m, size=_POOL, replace=False))]
+            kth = max(1, min(_POOL - 1, round(kth * _POOL / m)))
         for i in rng.choice(m, size=min(m, per), replace=False):
-            d = exact_distances(Z, np.broadcast_to(Z[i], Z.shape), cls.metric)
+            d = exact_distances(pool, np.broadcast_to(Z[i], pool.shape), cls.metric)
             found.append(float(np.partition(d, kth)[kth]))
     pos = [v for v in found if v > 0]
     return float(np.median(pos)) if pos else 1.0
@@ -219,6 +243,7 @@ def eta_for_size(
         Target number of centres, in ``[number of classes, n]``.
     metric : {"l2", "linf", "cosine"}
     seed : int
+        In [0, 2**31): the greedy order's tie-breaks and the rows sampled for the start.
     rtol : float
         Relative precision of eta, in (0, 1).
     index : {"auto", "flat", "ivf"}
@@ -244,6 +269,7 @@ def eta_for_size(
     y = None if labels is None else validate_labels(labels, n)
     cls = _Classes(Xv, y, metric)
     size = _check_int("size", size, 1)
+    seed = _check_seed_index(seed, index)
     if size < len(cls):
         raise ValueError(
             f"size={size} is smaller than the number of classes ({len(cls)}): "

@@ -113,3 +113,39 @@ def test_bad_inputs(digits: tuple[np.ndarray, np.ndarray]) -> None:
         size_curve(np.full((3, 2), np.nan), None, [1.0])
     with pytest.raises(ValueError, match="num"):
         size_curve(X, y, num=1)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**31, 1.5, True, "0"])
+def test_bad_seed_is_a_value_error(digits: tuple[np.ndarray, np.ndarray], seed: object) -> None:
+    X, y = digits
+    with pytest.raises(ValueError, match="seed"):
+        eta_for_size(X, y, 50, seed=seed)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="seed"):
+        size_curve(X, y, [1.0], seed=seed)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("index", ["hnsw", None, ["flat"]])
+def test_bad_index_is_a_value_error(digits: tuple[np.ndarray, np.ndarray], index: object) -> None:
+    X, y = digits
+    with pytest.raises(ValueError, match="index"):
+        eta_for_size(X, y, 50, index=index)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="index"):
+        size_curve(X, y, [1.0], index=index)  # type: ignore[arg-type]
+
+
+def test_start_guess_on_a_pool_is_close_to_the_full_guess(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the starting radius from a pool of rows (large classes) stays near the guess from all rows
+    from covering import sizing
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 8)).astype(np.float32)
+    y = np.repeat(np.arange(2), 1500)
+    cls = sizing._Classes(X, y, "l2")
+    full = sizing._guess_eta(cls, 60, 0)
+    monkeypatch.setattr(sizing, "_POOL", 500)
+    pooled = sizing._guess_eta(cls, 60, 0)
+    assert pooled != full  # the pool path ran
+    assert abs(pooled - full) / full < 0.1
+    res = eta_for_size(X, y, 60)  # and the search still lands on the size
+    assert res.size == 60
+    covering.verify(X, res, y)
