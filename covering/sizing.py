@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from covering.api import assemble_cover, solve_radius, validate_labels, validate_X
-from covering.api.validate import check_index
+from covering.api.validate import check_index, check_seed
 from covering.fingerprint import fingerprint
 from covering.metrics import check_metric, exact_distances, prepare
 from covering.progress import ProgressArg, Reporter
@@ -78,20 +78,6 @@ def _check_etas(etas: object) -> np.ndarray:
     if not np.all(np.isfinite(e)) or np.any(e <= 0):
         raise ValueError("every eta must be a finite number > 0")
     return np.unique(e)
-
-
-def _check_seed_index(seed: object, index: object) -> int:
-    """``seed`` as an int in [0, 2**31) (as :func:`covering.cover` takes it); ``index`` known."""
-    if (
-        isinstance(seed, bool)
-        or not isinstance(seed, numbers.Integral)
-        or not (0 <= int(seed) < 2**31)
-    ):
-        raise ValueError(f"seed must be an integer in [0, 2**31), got {seed!r}")
-    if not isinstance(index, str):
-        raise ValueError(f"unknown index {index!r}: expected auto, flat or ivf")
-    check_index(index)
-    return int(seed)
 
 
 def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> int:
@@ -162,7 +148,8 @@ def size_curve(
     check_metric(metric)
     y = None if labels is None else validate_labels(labels, Xv.shape[0])
     num = _check_int("num", num, 2, 1000)
-    seed = _check_seed_index(seed, index)
+    seed = check_seed(seed)
+    check_index(index)
     cls = _Classes(Xv, y, metric)
     if etas is None:
         k = max(len(cls), math.ceil(Xv.shape[0] / 100))
@@ -269,7 +256,8 @@ def eta_for_size(
     y = None if labels is None else validate_labels(labels, n)
     cls = _Classes(Xv, y, metric)
     size = _check_int("size", size, 1)
-    seed = _check_seed_index(seed, index)
+    seed = check_seed(seed)
+    check_index(index)
     if size < len(cls):
         raise ValueError(
             f"size={size} is smaller than the number of classes ({len(cls)}): "

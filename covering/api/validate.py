@@ -20,6 +20,7 @@ __all__ = [
     "check_eta_k",
     "check_index",
     "check_options",
+    "check_seed",
     "release_pages",
     "validate_X",
     "validate_labels",
@@ -147,9 +148,15 @@ def check_options(
         raise ValueError(f"budget mode (k) uses method 'kcenter' or 'auto', not {method!r}")
     if time_limit is not None and not (time_limit > 0):
         raise ValueError(f"time_limit must be > 0, got {time_limit!r}")
+    check_seed(seed)
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` as an int if it is an integer in [0, 2**31), else a ``ValueError``."""
     if (
         isinstance(seed, bool)
         or not isinstance(seed, numbers.Integral)
         or not (0 <= int(seed) < 2**31)
     ):
         raise ValueError(f"seed must be an integer in [0, 2**31), got {seed!r}")
+    return int(seed)

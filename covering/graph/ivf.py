@@ -55,9 +55,9 @@ DENSE_REACH = 3.0
 INDEXES = ("auto", "flat", "ivf")
 
 
-def check_index(index: str) -> str:
+def check_index(index: object) -> str:
     """``index`` if it is one of :data:`INDEXES`, else a ``ValueError`` naming them."""
-    if index not in INDEXES:
+    if not isinstance(index, str) or index not in INDEXES:
         raise ValueError(f"unknown index {index!r}: expected auto, flat or ivf")
     return index
 
