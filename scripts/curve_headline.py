@@ -33,9 +33,19 @@ def _variants(r: Record) -> bool:
     return r["method"] in ("mfc", "random") and r["fraction"] in (0.05, 0.2)
 
 
+def _sampler(r: Record) -> bool:
+    """The cover drawn by its counts, weighted by them, and stratified random at 5 % and 20 %."""
+    if r["fraction"] not in (0.05, 0.2):
+        return False
+    if r["method"] == "mfc":
+        return r["space"] == "pixels" and r["weighting"] in ("counts", "sampler")
+    return r["method"] == "random"
+
+
 #: name -> (regime, which records, metrics)
 TABLES: dict[str, tuple[str, Callable[[Record], bool], tuple[str, ...]]] = {
     "readme": ("steps", _plain_covers, ("pgd-linf-0.3",)),
+    "sampler": ("steps", _sampler, ("clean", "pgd-linf-0.3", "pgd-l2-1.5")),
     "headline": ("steps", _plain_covers, ("pgd-linf-0.3", "pgd-l2-1.5", "clean")),
     "steps": ("steps", lambda r: True, ("pgd-linf-0.3", "pgd-l2-1.5", "clean")),
     "variants": ("steps", _variants, ("pgd-linf-0.3", "pgd-l2-1.5", "clean")),
