@@ -4,32 +4,16 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from clients.train.paper_bundle import write_atomic
+from clients.train.results import is_accuracies, is_accuracy, is_number
 
 __all__ = ["METHODS", "paper_record_problem", "paper_table", "write_paper_outputs"]
 
 #: the methods of the paper run, in table order
 METHODS = ("dm", "mfc", "random", "full")
-
-
-def _num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _acc(v: Any) -> bool:
-    return _num(v) and 0 <= v <= 1
-
-
-def _accs(v: Any) -> bool:
-    return (
-        isinstance(v, dict)
-        and bool(v)
-        and all(isinstance(k, str) and _acc(a) for k, a in v.items())
-    )
 
 
 def _int(v: Any) -> bool:
@@ -41,18 +25,18 @@ _FIELDS: dict[str, tuple[Any, str]] = {
     "dataset": (lambda v: isinstance(v, str), "a string"),
     "method": (lambda v: v in METHODS, "one of " + ", ".join(METHODS)),
     "budget_per_class": (lambda v: v is None or (_int(v) and v > 0), "a positive integer or null"),
-    "fraction": (lambda v: _num(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "fraction": (lambda v: is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
     "n_train": (lambda v: _int(v) and v > 0, "a positive integer"),
     "seed": (_int, "an integer"),
     "regime": (lambda v: v in ("steps", "epochs"), "steps or epochs"),
     "space": (lambda v: v == "pixels", "pixels"),
     "weighting": (lambda v: v in ("counts", "none"), "counts or none"),
-    "eta": (lambda v: v is None or (_num(v) and v >= 0), "a number >= 0 or null"),
-    "clean_acc": (_acc, "an accuracy in [0, 1]"),
-    "robust_acc": (_accs, "a non-empty object of accuracies in [0, 1]"),
-    "autoattack_acc": (lambda v: v is None or _accs(v), "null or an object of accuracies"),
+    "eta": (lambda v: v is None or (is_number(v) and v >= 0), "a number >= 0 or null"),
+    "clean_acc": (is_accuracy, "an accuracy in [0, 1]"),
+    "robust_acc": (is_accuracies, "a non-empty object of accuracies in [0, 1]"),
+    "autoattack_acc": (lambda v: v is None or is_accuracies(v), "null or an object of accuracies"),
     "cost_samples": (lambda v: _int(v) and v > 0, "a positive integer"),
-    "seconds": (lambda v: _num(v) and v >= 0, "a number of seconds >= 0"),
+    "seconds": (lambda v: is_number(v) and v >= 0, "a number of seconds >= 0"),
     "device": (lambda v: isinstance(v, str) and bool(v), "a device name"),
     "recipe": (lambda v: isinstance(v, dict) and _int(v.get("steps")), "the recipe with steps"),
     "config": (lambda v: isinstance(v, dict), "an object"),

@@ -15,6 +15,9 @@ import numpy as np
 __all__ = [
     "METHODS",
     "check_outputs",
+    "is_accuracies",
+    "is_accuracy",
+    "is_number",
     "load_records",
     "output_paths",
     "output_stem",
@@ -48,8 +51,8 @@ def record_key(r: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _is_num(v: Any) -> bool:
-    """A finite JSON number that a float can hold (the table formats it as one)."""
+def is_number(v: Any) -> bool:
+    """A finite JSON number that a float can hold (the tables format it as one)."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         return False
     try:
@@ -58,20 +61,22 @@ def _is_num(v: Any) -> bool:
         return False
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+def is_accuracy(v: Any) -> bool:
+    """A number in [0, 1]."""
+    return is_number(v) and 0 <= v <= 1
 
 
-def _is_acc(v: Any) -> bool:
-    return _is_num(v) and 0 <= v <= 1
-
-
-def _is_accs(v: Any, empty: bool = False) -> bool:
+def is_accuracies(v: Any, empty: bool = False) -> bool:
+    """An object of attack name -> accuracy, non-empty unless ``empty``."""
     return (
         isinstance(v, dict)
         and (empty or bool(v))
-        and all(isinstance(k, str) and _is_acc(a) for k, a in v.items())
+        and all(isinstance(k, str) and is_accuracy(a) for k, a in v.items())
     )
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 ACCS = "a non-empty object of accuracies in [0, 1]"
@@ -83,11 +88,11 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "budget_per_class": (lambda v: v is None or _is_int(v), "an integer or null"),
     "seed": (_is_int, "an integer"),
     "n_train": (_is_int, "an integer"),
-    "clean_acc": (_is_acc, "an accuracy in [0, 1]"),
-    "robust_acc": (_is_accs, ACCS),
-    "robust_acc_all": (_is_accs, ACCS),
-    "autoattack_acc": (lambda v: _is_accs(v, empty=True), "an object of accuracies in [0, 1]"),
-    "train_seconds": (_is_num, "a finite number"),
+    "clean_acc": (is_accuracy, "an accuracy in [0, 1]"),
+    "robust_acc": (is_accuracies, ACCS),
+    "robust_acc_all": (is_accuracies, ACCS),
+    "autoattack_acc": (lambda v: is_accuracies(v, empty=True), "an object of accuracies in [0, 1]"),
+    "train_seconds": (is_number, "a finite number"),
     "config": (lambda v: isinstance(v, dict), "an object"),
 }
 #: fields a record may lack

@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from clients.train.fractions import SPACES, WEIGHTINGS
-from clients.train.results import non_finite, recipe
+from clients.train.results import (
+    is_accuracies,
+    is_accuracy,
+    is_number,
+    non_finite,
+    recipe,
+)
 
 __all__ = [
     "CURVE_METHODS",
@@ -33,42 +39,26 @@ CURVE_METHODS = ("mfc", "mfc_stratified", "random", "random_matched", "kcenter",
 REGIMES = ("steps", "epochs")
 
 
-def _num(v: Any) -> bool:
-    return not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
-
-
 def _int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _acc(v: Any) -> bool:
-    return _num(v) and 0 <= v <= 1
-
-
-def _accs(v: Any) -> bool:
-    return (
-        isinstance(v, dict)
-        and bool(v)
-        and all(isinstance(k, str) and _acc(a) for k, a in v.items())
-    )
 
 
 _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dataset": (lambda v: isinstance(v, str), "a string"),
     "method": (lambda v: v in CURVE_METHODS, "one of " + ", ".join(CURVE_METHODS)),
-    "fraction": (lambda v: _num(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "fraction": (lambda v: is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
     "n_train": (lambda v: _int(v) and v > 0, "a positive integer"),
     "seed": (_int, "an integer"),
     "regime": (lambda v: v in REGIMES, "one of " + ", ".join(REGIMES)),
     "space": (lambda v: v in SPACES, "one of " + ", ".join(SPACES)),
     "weighting": (lambda v: v in WEIGHTINGS, "one of " + ", ".join(WEIGHTINGS)),
-    "eta": (lambda v: v is None or (_num(v) and v >= 0), "a number >= 0 or null"),
+    "eta": (lambda v: v is None or (is_number(v) and v >= 0), "a number >= 0 or null"),
     "steps": (lambda v: _int(v) and v > 0, "a positive integer"),
-    "clean_acc": (_acc, "an accuracy in [0, 1]"),
-    "robust_acc": (_accs, "a non-empty object of accuracies in [0, 1]"),
-    "autoattack_acc": (lambda v: v is None or _accs(v), "null or an object of accuracies"),
+    "clean_acc": (is_accuracy, "an accuracy in [0, 1]"),
+    "robust_acc": (is_accuracies, "a non-empty object of accuracies in [0, 1]"),
+    "autoattack_acc": (lambda v: v is None or is_accuracies(v), "null or an object of accuracies"),
     "cost_samples": (lambda v: _int(v) and v > 0, "a positive integer"),
-    "seconds": (lambda v: _num(v) and v >= 0, "a number >= 0"),
+    "seconds": (lambda v: is_number(v) and v >= 0, "a number >= 0"),
     "config": (lambda v: isinstance(v, dict), "an object"),
 }
 

@@ -144,6 +144,26 @@ def test_epochs_regime_point(tmp_path: Path) -> None:
     assert full["steps"] == 3 and full["n_train"] == 1500  # fewer steps on all the data
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("clean_acc", 10**400, "clean_acc"),  # beyond float range: a problem, not OverflowError
+        ("clean_acc", 1.5, "clean_acc"),
+        ("robust_acc", {}, "robust_acc"),
+        ("robust_acc", {"pgd-linf-0.3": True}, "robust_acc"),
+        ("seconds", -1, "seconds"),
+        ("fraction", 0, "fraction"),
+    ],
+)
+def test_a_bad_record_is_named(tmp_path: Path, field: str, value: object, says: str) -> None:
+    from clients.train.curve import run_point
+    from clients.train.data import load_data
+
+    rec = run_point(Point("random", 0.1, "epochs", 0), load_data("digits"), TINY, tmp_path / "x")
+    assert curve_problem({**rec, field: value}) is not None
+    assert says in (curve_problem({**rec, field: value}) or "")
+
+
 def test_embedding_space(tmp_path: Path) -> None:
     from clients.train.curve.spaces import space_rows
     from clients.train.data import load_data
