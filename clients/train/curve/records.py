@@ -179,7 +179,8 @@ def _diff(a: Group | None, b: Group | None, metric: str) -> str:
 def curve_table(records: list[dict[str, Any]], metrics: tuple[str, ...]) -> str:
     """Markdown: for each regime and metric, variants x fractions (mean ± std over seeds, in
     %; † marks robust accuracies of models near chance on clean accuracy), then the
-    difference of every cover variant against stratified random."""
+    difference of every other training set (covers, matched random, k-center, DM) against
+    stratified random."""
     gs = groups(records)
     lines: list[str] = []
     fracs = sorted({g.fraction for g in gs})
@@ -200,10 +201,10 @@ def curve_table(records: list[dict[str, Any]], metrics: tuple[str, ...]) -> str:
                     continue
                 lines.append(f"| {name} | " + " | ".join(row) + " |")
             lines.append("")
-            covers = [n for n in names if n.startswith("mfc")]
+            covers = [n for n in names if n not in ("random", "full")]
             if covers and any(("random", f) in at for f in fracs):
                 lines += [
-                    f"{metric}, regime `{regime}`: cover minus stratified random, points "
+                    f"{metric}, regime `{regime}`: minus stratified random, points "
                     "(± one standard error of the difference; **real** = beyond two; † = a "
                     "model near chance on clean accuracy, whose robust accuracy means nothing)",
                     "",

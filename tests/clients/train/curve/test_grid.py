@@ -199,6 +199,11 @@ def test_table_calls_a_difference_real_only_beyond_two_standard_errors() -> None
     ]
     md = curve_table(close, ("clean",))
     assert "52.0 ± 2.0" in md and "| mfc - random | -1.0 ± 1.6 |" in md
+    # every training set but random and full gets a difference row; full never does
+    others = close + [rec(m, s, 0.5) for m in ("kcenter", "dm", "full") for s in range(3)]
+    md = curve_table(others, ("clean",))
+    assert "| kcenter - random | -3.0 ± 1.2 **real** |" in md and "| dm - random |" in md
+    assert "full - random" not in md and "random - random" not in md
     far = close[:3] + [rec("random", s, a) for s, a in enumerate((0.40, 0.41, 0.42))]
     assert "+11.0 ± 1.3 **real**" in curve_table(far, ("clean",))
     # near chance on clean accuracy (< 2 / 10 classes): robust accuracy is no evidence
