@@ -204,7 +204,8 @@ def curve_table(records: list[dict[str, Any]], metrics: tuple[str, ...]) -> str:
             covers = [n for n in names if n not in ("random", "full")]
             if covers and any(("random", f) in at for f in fracs):
                 lines += [
-                    f"{metric}, regime `{regime}`: minus stratified random, points "
+                    f"{metric}, regime `{regime}`: each training set minus stratified random, "
+                    "points "
                     "(± one standard error of the difference; **real** = beyond two; † = a "
                     "model near chance on clean accuracy, whose robust accuracy means nothing)",
                     "",
